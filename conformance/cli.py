@@ -1,0 +1,62 @@
+"""``python -m conformance <command>``: the command-line front end.
+
+Each command lives in its own module ``conformance.cmd_<name>`` exposing
+``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches, so that
+commands can be added without touching each other.  Errors a user can cause (bad option,
+bad scenario file, missing binary) end as one line on stderr and exit status 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "provision": ("conformance.provision", "install QEMU 11.1.3 into a private prefix"),
+    "explain": ("conformance.cmd_explain", "print the reference model's prediction"),
+    "run": ("conformance.cmd_run", "run scenarios against a QEMU binary and print verdicts"),
+    "bisect-run": ("conformance.cmd_bisect", "exit 0/1/125 for `git bisect run`"),
+    "fingerprint": ("conformance.cmd_fingerprint", "tell which profile a QEMU build matches"),
+    "diff": ("conformance.cmd_diff", "compare two QEMU builds scenario by scenario"),
+    "images": ("images.cli", "build the nested tier's L1 images"),
+}
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = argparse.ArgumentParser(
+        prog="python -m conformance",
+        description="Conformance suite for QEMU's accelerated SMMUv3 (arm-smmuv3,accel=on).")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, helptext) in COMMANDS.items():
+        sub.add_parser(name, help=helptext, add_help=False)
+    if not argv or argv[0] in ("-h", "--help"):
+        top.print_help()
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"python -m conformance: error: unknown command '{name}' "
+              f"(choose from {', '.join(COMMANDS)})", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    if name == "provision":
+        return int(module.main(rest))
+    p = argparse.ArgumentParser(prog=f"python -m conformance {name}",
+                                description=COMMANDS[name][1])
+    module.add_arguments(p)
+    args = p.parse_args(rest)
+    try:
+        return int(module.run(args))
+    except UsageError as e:
+        print(f"python -m conformance {name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"python -m conformance {name}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,87 @@
+"""Verdicts: the record of one scenario run on one tier.
+
+Every front end (CLI lines, ``--json``, pytest, TAP, JUnit, avocado, HTML, bisect exit
+codes) is a rendering of :class:`Verdict`.  The statuses:
+
+``pass``
+    QEMU did what the model predicted, on every field both sides fill.
+``nonconformance``
+    QEMU differed from the model (including a crash or an assertion abort, which is
+    always a difference: the model never predicts one).  This is the suite's finding.
+``expected-nonconformance``
+    QEMU differed exactly where a recorded known bug says it would (strict xfail).
+``unexpected-pass``
+    a recorded known bug did not show: it was fixed, or the record is wrong.  Counts as
+    a failure, like a strict xfail that passes.
+``skipped``
+    the tier or a capability is missing; ``reason`` says which.  Never a failure.
+``infra-error``
+    the harness or the host failed (QMP never came up, binary missing, disk full).
+    Not a statement about QEMU; ``git bisect run`` maps it to 125.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["pass", "nonconformance", "expected-nonconformance", "unexpected-pass",
+                 "skipped", "infra-error"]
+STATUSES: tuple[Status, ...] = ("pass", "nonconformance", "expected-nonconformance",
+                                "unexpected-pass", "skipped", "infra-error")
+#: statuses that make a run fail
+FAILING: frozenset[str] = frozenset({"nonconformance", "unexpected-pass", "infra-error"})
+
+
+@dataclass
+class QmpExchange:
+    """One line of the QMP transcript (``dir`` is ``>>>`` sent or ``<<<`` received)."""
+
+    dir: str
+    message: Any
+    t: float = 0.0
+
+
+@dataclass
+class Verdict:
+    scenario: str  # "file.toml:name"
+    tier: str
+    status: Status
+    reason: str = ""  # one line: skip reason, infra error, crash signal, known-bug reason
+    rows: list[str] = field(default_factory=list)
+    prediction: dict[str, Any] | None = None  # Prediction.to_dict()
+    observation: dict[str, Any] | None = None  # Prediction.to_dict() of what was seen
+    differences: list[dict[str, Any]] = field(default_factory=list)  # path/expected/observed
+    argv: list[str] = field(default_factory=list)
+    stderr_tail: str = ""
+    qmp_transcript: list[QmpExchange] = field(default_factory=list)
+    exit_code: int | None = None
+    signal: int | None = None
+    log_dir: str = ""
+    duration_s: float = 0.0
+    qemu: str = ""  # binary path
+    qemu_version: str = ""
+    profile: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
+        d = dict(d)
+        d["qmp_transcript"] = [QmpExchange(**x) for x in d.get("qmp_transcript", [])]
+        return cls(**d)
+
+    def headline(self) -> str:
+        """The one-line verdict the CLI prints."""
+        tail = f" ({self.reason})" if self.reason else ""
+        return f"{self.status:<24} {self.tier:<7} {self.scenario}{tail}"
