@@ -1,0 +1,125 @@
+"""``python -m conformance run``: run scenarios against a QEMU binary, print verdicts.
+
+Examples::
+
+    python -m conformance run                          # whole catalogue, TCG tier
+    python -m conformance run --scenario scenarios/preconditions.toml
+    python -m conformance run --scenario preconditions.toml:p1-accel-on-tcg --json
+    python -m conformance run --qemu ~/qemu/build/qemu-system-aarch64 -- \\
+        -M virt -device arm-smmuv3,primary-bus=pcie.0,accel=on
+
+One line per scenario and tier (``pass``, ``nonconformance``,
+``expected-nonconformance``, ``unexpected-pass``, ``skipped (reason)``,
+``infra-error``); for anything but pass/skip the differences, argv, stderr tail and QMP
+transcript follow.  Exit status: 0 if every scenario that ran conformed (or failed
+exactly as a recorded QEMU bug says), 1 otherwise, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from conformance.cli import UsageError
+from conformance.errors import BinaryError
+from conformance.qemu_binary import choose
+from conformance.report_text import details, summary
+from conformance.result import Verdict
+from conformance.runner import DEFAULT_PROFILE, Runner, RunOptions, run_scenarios
+from conformance.tiers import TIER_HOSTS, host_for
+from reference_model.scenario import OBSERVABLES, Scenario, ScenarioError, select, split_args
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--qemu", metavar="PATH",
+                   help="binary under test (default: $QEMU_TEST_QEMU_BINARY, else the "
+                        "provisioned QEMU 11.1.3)")
+    p.add_argument("--tier", action="append", choices=sorted(TIER_HOSTS),
+                   help="tier to run on (repeatable; default: tcg)")
+    p.add_argument("--scenario", action="append", metavar="FILE[:NAME]",
+                   help="scenario file, FILE:NAME or NAME (repeatable; default: the catalogue)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE,
+                   help=f"model profile to predict with (default: {DEFAULT_PROFILE})")
+    p.add_argument("--json", action="store_true",
+                   help="print the verdict records (prediction, observation, diff) as JSON")
+    p.add_argument("-j", "--jobs", type=int, default=2, help="QEMUs at once (default: 2)")
+    p.add_argument("--log-dir", metavar="DIR",
+                   help="keep argv, stderr, QMP transcript and verdict per scenario here")
+    p.add_argument("--timeout", type=float, default=20.0,
+                   help="seconds per QMP command before QEMU counts as hung (default: 20)")
+    p.add_argument("qemu_args", nargs=argparse.REMAINDER,
+                   help="after '--': an ad-hoc QEMU command line to run as one scenario")
+
+
+def adhoc_scenario(args: list[str], tier: str) -> Scenario:
+    return Scenario(name="command-line", rows=(), tiers=(tier,), argv=split_args(args),
+                    observe=OBSERVABLES[:4], description="ad-hoc command line")
+
+
+def load(specs: list[str] | None) -> list[Scenario]:
+    if not specs:
+        from reference_model.scenario import load_catalogue
+        return load_catalogue()
+    out: list[Scenario] = []
+    for spec in specs:
+        out.extend(select(spec))
+    return out
+
+
+async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
+                binary: str) -> list[Verdict]:
+    verdicts: list[Verdict] = []
+    opts = RunOptions(profile=a.profile, log_root=Path(a.log_dir) if a.log_dir else None,
+                      command_timeout=a.timeout)
+
+    def show(v: Verdict) -> None:
+        if not a.json:
+            print(v.headline(), flush=True)
+            if v.status not in ("pass", "skipped", "expected-nonconformance"):
+                print(details(v), flush=True)
+
+    for tier, scenarios in scenarios_for.items():
+        host = host_for(tier, binary)
+        try:
+            runner = Runner(host, binary, opts)
+            verdicts += await run_scenarios(scenarios, runner, jobs=a.jobs, on_verdict=show)
+        finally:
+            await host.close()
+    return verdicts
+
+
+def run(a: argparse.Namespace) -> int:
+    tiers = a.tier or ["tcg"]
+    extra = list(a.qemu_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    if extra and a.scenario:
+        raise UsageError("give either --scenario or '-- QEMU ARGS', not both")
+    if a.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    try:
+        binary = choose(a.qemu)
+    except BinaryError as e:
+        raise UsageError(str(e)) from None
+    try:
+        scenarios_for = {t: ([adhoc_scenario(extra, t)] if extra else load(a.scenario))
+                         for t in tiers}
+    except ScenarioError as e:
+        raise UsageError(str(e)) from None
+    try:
+        verdicts = asyncio.run(_main(a, scenarios_for, binary.path))
+        if a.json:
+            json.dump([v.to_dict() for v in verdicts], sys.stdout, indent=2)
+            print()
+        else:
+            print(summary(verdicts))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    ran = [v for v in verdicts if v.status != "skipped"]
+    return 1 if any(v.failed for v in ran) else 0

@@ -1,0 +1,37 @@
+"""Typed errors of the harness.
+
+Every error here has a one-line ``str()`` that a user can act on.  The split matters for
+verdicts: errors about *QEMU's behaviour* (it died, it hung) become ``nonconformance``
+because the model never predicts a crash or a hang; errors about *the harness or host*
+(no binary, QMP never came up, socket lost while QEMU lives) become ``infra-error``.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base class: something stopped the harness from observing QEMU."""
+
+
+class BinaryError(HarnessError):
+    """The QEMU binary is missing, not executable, not QEMU, or not an aarch64 build."""
+
+
+class QemuDied(HarnessError):
+    """QEMU exited (or was killed) while the harness was talking to it."""
+
+    def __init__(self, msg: str, status: object | None = None) -> None:
+        super().__init__(msg)
+        self.status = status
+
+
+class QmpTimeout(HarnessError):
+    """QEMU did not answer a QMP command (or never opened QMP) in time: a hang."""
+
+
+class QmpLost(HarnessError):
+    """The QMP connection broke although the QEMU process is still alive."""
+
+
+class QmpStartupFailed(HarnessError):
+    """QMP could not be reached at all (socket never appeared, connection refused)."""

@@ -1,0 +1,297 @@
+"""Run scenarios on a :class:`~conformance.hosts.QemuHost` and judge them.
+
+:func:`run_scenarios` is the API every front end uses (``python -m conformance run``,
+the pytest plugin, the benchmark).  For one scenario, :meth:`Runner.run`:
+
+1. decides whether the scenario can run here, else returns ``skipped`` with the reason
+   (tier not listed, tier unavailable, host capability missing, build lacks a type);
+2. starts QEMU with the harness's arguments (``-S -nodefaults -display none`` + QMP),
+   the tier's (``-accel tcg``) and the scenario's;
+3. in **one** QMP session: plays the scenario's ``device_add``/``device_del`` events
+   (checking QEMU is still alive after each refusal), reads ``info mtree -o -D`` once,
+   then each SMMU's ID registers and properties, and quits;
+4. normalises what it saw (:mod:`conformance.normalise`), asks the reference model for
+   its prediction of the *same* argv, and judges (:mod:`conformance.compare`).
+
+A crash or hang of QEMU is a ``nonconformance`` (the model never predicts one); a
+harness or host failure is an ``infra-error``.  QEMU is always terminated and its
+temporary directory removed, whatever happens.  With a log root, each run leaves
+``argv.txt``, ``stderr.log``, ``qmp.jsonl`` and ``verdict.json`` in
+``<log root>/<tier>/<scenario>/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shlex
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.capabilities import Capabilities, probe
+from conformance.compare import judge
+from conformance.errors import HarnessError, QemuDied, QmpTimeout
+from conformance.hosts import QemuHost, QemuProcess
+from conformance.normalise import RawObservation, SmmuReading, normalise
+from conformance.observe import mtree as mtree_mod
+from conformance.observe.properties import read_properties
+from conformance.observe.registers import read_registers
+from conformance.result import Verdict
+from conformance.session import CommandFailed, QmpSession
+from reference_model.prediction import EventResult, Prediction
+from reference_model.scenario import Scenario
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+DEFAULT_PROFILE = "qemu-11.1"
+STDERR_TAIL_LINES = 20
+
+#: host capability a scenario may require -> (check, reason when missing)
+REQUIREMENT_CHECKS: dict[str, tuple[Callable[[], bool], str]] = {
+    "iommufd": (lambda: os.path.exists("/dev/iommu"), "host has no /dev/iommu (iommufd)"),
+    "vfio": (lambda: os.path.exists("/dev/vfio/vfio"), "host has no /dev/vfio/vfio"),
+    "vfio-iommufd": (lambda: os.path.exists("/dev/vfio/devices"),
+                     "host has no /dev/vfio/devices (VFIO cdev for iommufd)"),
+}
+
+
+@dataclass
+class RunOptions:
+    profile: str = DEFAULT_PROFILE
+    log_root: Path | None = None
+    startup_timeout: float = 30.0
+    command_timeout: float = 20.0
+
+
+def compose_argv(scenario: Scenario, host: QemuHost) -> list[str]:
+    """Scenario args plus the tier's, unless the scenario picks its accelerator itself."""
+    argv = list(scenario.argv)
+    sets_accel = "-accel" in argv or "--accel" in argv or any(
+        "accel=" in a for i, a in enumerate(argv[1:], 1) if argv[i - 1] in ("-M", "-machine"))
+    return argv if sets_accel else [*argv, *host.tier_args()]
+
+
+def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _predictor() -> Callable[..., Prediction]:
+    from reference_model import predict  # type: ignore[attr-defined,unused-ignore]
+
+    return predict  # type: ignore[no-any-return,unused-ignore]
+
+
+def _type_hierarchy(caps: Capabilities) -> Any:
+    from reference_model import TypeHierarchy  # type: ignore[attr-defined,unused-ignore]
+
+    return TypeHierarchy.from_qom_list_types(caps.qom_types())
+
+
+class Runner:
+    """Runs scenarios for one binary on one host (capabilities probed once)."""
+
+    def __init__(self, host: QemuHost, binary: str, options: RunOptions | None = None,
+                 qemu_version: str = "") -> None:
+        self.host = host
+        self.binary = binary
+        self.options = options or RunOptions()
+        self.qemu_version = qemu_version
+        self._caps: Capabilities | None = None
+        self._types: Any = None
+        self._caps_lock = asyncio.Lock()
+
+    async def capabilities(self) -> Capabilities:
+        async with self._caps_lock:
+            if self._caps is None:
+                self._caps = await probe(self.host, self.binary)
+                self.qemu_version = self._caps.version_text
+            return self._caps
+
+    # ----------------------------------------------------------------- skipping
+    async def skip_reason(self, s: Scenario) -> str | None:
+        tier = self.host.tier
+        if tier not in s.tiers:
+            return f"tier '{tier}' cannot show this scenario (tiers: {', '.join(s.tiers)})"
+        why = self.host.unavailable_reason()
+        if why:
+            return why
+        for req in s.requires:
+            check, reason = REQUIREMENT_CHECKS.get(req, (lambda: False, f"unknown '{req}'"))
+            if not check():
+                return f"requires {req}: {reason}"
+        caps = await self.capabilities()
+        drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
+        return caps.missing_for(s.argv, drivers)
+
+    # ----------------------------------------------------------------- running
+    async def run(self, s: Scenario) -> Verdict:
+        t0 = time.monotonic()
+        v = Verdict(scenario=s.ref, tier=self.host.tier, status="skipped", rows=list(s.rows),
+                    qemu=self.binary, profile=self.options.profile)
+        try:
+            reason = await self.skip_reason(s)
+        except HarnessError as e:
+            v.status, v.reason = "infra-error", f"capability probe failed: {e}"
+            return v
+        if reason is not None:
+            v.reason = reason
+            return v
+        v.qemu_version = self.qemu_version
+        try:
+            await self._run(s, v)
+        except HarnessError as e:
+            v.status, v.reason = "infra-error", str(e)
+        finally:
+            v.duration_s = round(time.monotonic() - t0, 4)
+            self._write_logs(s, v)
+        return v
+
+    async def _run(self, s: Scenario, v: Verdict) -> None:
+        argv = compose_argv(s, self.host)
+        proc = await self.host.start(argv)
+        v.argv = list(proc.argv)
+        session = QmpSession(proc, startup_timeout=self.options.startup_timeout,
+                             command_timeout=self.options.command_timeout)
+        raw: RawObservation | None = None
+        crash: str | None = None
+        try:
+            try:
+                raw = await self._observe(s, proc, session)
+            except QemuDied as e:
+                crash = f"QEMU crashed: {e}"
+            except QmpTimeout as e:
+                crash = f"QEMU hung: {e}"
+        finally:
+            v.qmp_transcript = session.transcript
+            await session.close()
+            status = await proc.terminate()
+            v.stderr_tail = stderr_tail(proc.stderr_text())
+            v.exit_code, v.signal = status.code, status.signal
+        if crash is not None or raw is None:
+            v.status, v.reason = "nonconformance", crash or "no observation"
+            v.observation = Prediction(outcome="exits", exit_code=status.code,
+                                       error=stderr_tail(proc.stderr_text(), 5) or None
+                                       ).to_dict()
+            await self._attach_prediction(s, v, proc)
+            return
+        observed = normalise(raw)
+        v.observation = observed.to_dict()
+        expected = await self._attach_prediction(s, v, proc)
+        if expected is None:
+            return
+        j = judge(expected, observed, s.nonconformance, self.options.profile)
+        v.status, v.reason = j.status, j.reason  # type: ignore[assignment]
+        v.differences = [{"path": d.path, "expected": d.expected, "observed": d.observed}
+                         for d in j.differences]
+
+    async def _attach_prediction(self, s: Scenario, v: Verdict,
+                                 proc: QemuProcess) -> Prediction | None:
+        try:
+            predict = _predictor()
+            if self._types is None:
+                self._types = _type_hierarchy(await self.capabilities())
+        except ImportError as e:
+            v.status, v.reason = "infra-error", f"reference model unavailable: {e}"
+            return None
+        try:
+            pred = predict(list(proc.argv[1:]), events=s.events, host=s.host,
+                           profile=self.options.profile, types=self._types)
+        except Exception as e:  # the model is another component: report, never crash
+            v.status = "infra-error"
+            v.reason = f"reference model failed: {type(e).__name__}: {e}"
+            return None
+        v.prediction = pred.to_dict()
+        return pred
+
+    async def _observe(self, s: Scenario, proc: QemuProcess,
+                       session: QmpSession) -> RawObservation:
+        status = await session.open()
+        if status is not None:
+            return RawObservation(started=False, exit=status, stderr=proc.stderr_text())
+        events = await self._play_events(s, session) if s.events else None
+        observe = set(s.observe)
+        tree = None
+        smmus: dict[str, SmmuReading] = {}
+        if observe & {"address_spaces", "idregs", "properties", "msi_gpa"}:
+            tree = mtree_mod.parse(await session.hmp("info mtree -o -D"))
+            for w in tree.smmus() if observe & {"idregs", "properties", "msi_gpa"} else []:
+                r = SmmuReading(base=w.base)
+                if "idregs" in observe:
+                    r.idr = await read_registers(session, w.base)
+                if observe & {"properties", "msi_gpa"} and w.owner is not None:
+                    r.properties = await read_properties(session, w.owner.qom_path)
+                smmus[w.key] = r
+        exit_status = await session.quit()
+        return RawObservation(started=True, exit=exit_status, stderr=proc.stderr_text(),
+                              events=events, mtree=tree, smmus=smmus, observe=s.observe)
+
+    async def _play_events(self, s: Scenario, session: QmpSession) -> list[EventResult]:
+        out: list[EventResult] = []
+        for ev in s.events:
+            try:
+                await session.command(ev.op, dict(ev.arguments))
+                out.append(EventResult(op=ev.op, id=ev.device_id, ok=True))
+            except CommandFailed as e:
+                out.append(EventResult(op=ev.op, id=ev.device_id, ok=False,
+                                       error_class=e.error_class, error_desc=e.desc))
+                await session.command("query-status")  # still alive after a refusal?
+        return out
+
+    # ----------------------------------------------------------------- logs
+    def log_dir_for(self, s: Scenario) -> Path | None:
+        root = self.options.log_root
+        return None if root is None else root / self.host.tier / s.name
+
+    def _write_logs(self, s: Scenario, v: Verdict) -> None:
+        d = self.log_dir_for(s)
+        if d is None or v.status == "skipped":
+            return
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "argv.txt").write_text(shlex.join(v.argv) + "\n")
+            (d / "stderr.log").write_text(v.stderr_tail + "\n")
+            with open(d / "qmp.jsonl", "w") as f:
+                for x in v.qmp_transcript:
+                    f.write(json.dumps({"t": x.t, "dir": x.dir, "msg": x.message}) + "\n")
+            v.log_dir = str(d)
+            (d / "verdict.json").write_text(v.to_json() + "\n")
+        except OSError as e:
+            logger.warning("cannot write logs to %s: %s", d, e)
+
+
+async def run_scenarios(scenarios: Iterable[Scenario], runner: Runner, jobs: int = 1,
+                        on_verdict: Callable[[Verdict], Awaitable[None] | None] | None = None,
+                        ) -> list[Verdict]:
+    """Run ``scenarios`` (at most ``jobs`` QEMUs at once); verdicts in scenario order.
+
+    ``on_verdict`` is called for each verdict in scenario order, as soon as it and all
+    earlier ones are known (so a CLI can stream lines in a stable order).
+    """
+    sem = asyncio.Semaphore(max(1, jobs))
+
+    async def one(s: Scenario) -> Verdict:
+        async with sem:
+            return await runner.run(s)
+
+    tasks = [asyncio.ensure_future(one(s)) for s in scenarios]
+    out: list[Verdict] = []
+    try:
+        for t in tasks:
+            v = await t
+            out.append(v)
+            if on_verdict is not None:
+                r = on_verdict(v)
+                if r is not None:
+                    await r
+    finally:
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return out
