@@ -9,10 +9,16 @@ the same renderers with verdicts from real runs.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from conformance.result import QmpExchange, Verdict
 
+REPO = Path(__file__).resolve().parents[2]
 ARGV = ["qemu-system-aarch64", "-S", "-nodefaults", "-display", "none", "-M", "virt",
         "-device", "arm-smmuv3,primary-bus=pcie.0,accel=on", "-accel", "tcg"]
 
@@ -51,3 +57,42 @@ def sample_verdicts() -> list[Verdict]:
 @pytest.fixture
 def verdicts() -> list[Verdict]:
     return sample_verdicts()
+
+
+# --------------------------------------------------------------------- real binaries
+DEBIAN_QEMU = Path("/usr/bin/qemu-system-aarch64")  # Debian 12's QEMU 7.2 (apt)
+
+
+@pytest.fixture(scope="session")
+def qemu_11() -> str:
+    """The provisioned QEMU 11.1.3 launcher (``./setup.sh``)."""
+    from conformance.provision import install_for
+
+    launcher = install_for().launcher
+    if not launcher.exists():
+        pytest.skip(f"{launcher}: QEMU 11.1.3 not provisioned (run ./setup.sh)")
+    return str(launcher)
+
+
+@pytest.fixture(scope="session")
+def qemu_72() -> str:
+    """Debian 12's own QEMU 7.2 (``apt-get install qemu-system-arm``; ./setup.sh does it)."""
+    if not DEBIAN_QEMU.exists():
+        pytest.skip(f"{DEBIAN_QEMU}: Debian's qemu-system-arm is not installed (./setup.sh)")
+    return str(DEBIAN_QEMU)
+
+
+def run_cli(*args: str, tmpdir: Path, timeout: float = 540) -> subprocess.CompletedProcess[str]:
+    """``python -m conformance ARGS`` in a subprocess with ``TMPDIR=tmpdir``.
+
+    A private TMPDIR lets tests assert that no QEMU temporary folder is left behind.
+    """
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    env.pop("QEMU_TEST_QEMU_BINARY", None)
+    return subprocess.run([sys.executable, "-m", "conformance", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def leftovers(tmpdir: Path) -> list[str]:
+    """QEMU work folders (``smmuv3-conf-*``) still present under ``tmpdir``."""
+    return sorted(p.name for p in tmpdir.glob("smmuv3-conf-*"))

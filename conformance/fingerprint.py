@@ -1,0 +1,267 @@
+"""Tell which revision of the accelerated-SMMUv3 series a QEMU build carries.
+
+A build tree in the middle of a rebase, a distribution package, a vendor fork: before
+judging it against the reference model, you want to know *which* model profile to
+judge it against.  The catalogue's §10 ("Series evolution", the fingerprint table)
+lists behaviour that tells the revisions apart and that TCG can show, so every probe
+here is a cheap real QEMU start on the TCG accelerator (``-M virt`` plus one
+``-device arm-smmuv3,...``), observed from outside: did it start, and if not, what did
+it print; for some probes one QMP read (``qom-get``, ``info mtree``).
+
+A probe's **observation** is one short string:
+
+``starts``
+    QEMU reached QMP (the command line was accepted);
+``error: <text>``
+    QEMU exited; ``<text>`` is its error line without the program and ``-device ...:``
+    location prefixes (so it reads exactly as the catalogue quotes it);
+``<property> = <JSON>`` / ``mtree: present|absent``
+    what the QMP read returned, for probes that read something after starting.
+
+:data:`PROBES` holds, for each probe, the observation each known profile gives.  A build
+*matches* a profile when every probe agrees.  The profile columns are:
+
+``qemu-11.1``
+    QEMU 11.1.3 as run (catalogue TCG✔): vEVENTQ, 'auto' properties, Tegra241 CMDQV.
+``merged-v9``
+    the series as merged into master on 2026-02-02 (v9 = v8): boolean ``ril``/``ats``,
+    no ``cmdqv``; from source (``SRC[M]``), not run.
+``qemu-10.2``
+    the user-creatable SMMUv3 without ``accel``; from source, not run.
+``pre-10.2``
+    QEMU 10.1 and older: ``arm-smmuv3`` cannot be created with ``-device`` at all.
+    Observed on Debian 12's QEMU 7.2.22.
+
+Profile names follow :data:`reference_model.PROFILES` where the model has the same
+revision (``qemu-11.1``, ``merged-v9``).  A build that matches none (a patch series
+between revisions, a fork) gets, per profile, the list of probes that differ, closest
+profile first, which is the useful answer for "what did this series change".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.errors import HarnessError
+from conformance.local_host import LocalHost
+from conformance.session import CommandFailed, QmpSession
+
+logger = logging.getLogger(__name__)
+logger.addHandler(logging.NullHandler())
+
+PROFILES: tuple[str, ...] = ("qemu-11.1", "merged-v9", "qemu-10.2", "pre-10.2")
+BASE_ARGS = ("-M", "virt", "-accel", "tcg")
+SMMU = "arm-smmuv3,primary-bus=pcie.0,id=smmu0"
+NOT_CREATABLE = "error: Parameter 'driver' expects a pluggable device type"
+
+
+def _missing(prop: str) -> str:
+    return f"error: Property 'arm-smmuv3.{prop}' not found"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One fingerprint probe: a command line, an optional QMP read, expected answers.
+
+    ``options`` is appended to ``-device arm-smmuv3,primary-bus=pcie.0,id=smmu0``;
+    ``read`` is ``qom:<property>`` (``qom-get`` on the SMMU) or ``mtree:<text>``
+    (whether ``info mtree`` contains ``<text>``), done only if QEMU starts.
+    ``expect`` maps each profile of :data:`PROFILES` to its observation; ``cite`` is
+    the catalogue row it comes from.
+    """
+
+    name: str
+    options: str
+    expect: dict[str, str]
+    cite: str
+    read: str | None = None
+
+    def argv(self) -> list[str]:
+        return [*BASE_ARGS, "-device", SMMU + self.options]
+
+
+#: The §10 fingerprint table, as data.  Columns not run here (merged-v9, qemu-10.2) are
+#: the catalogue's source-derived predictions.
+PROBES: tuple[Probe, ...] = (
+    Probe("user-creatable", "", cite="§10 row 1 (10.2: user-creatable SMMUv3)", expect={
+        "qemu-11.1": "starts", "merged-v9": "starts", "qemu-10.2": "starts",
+        "pre-10.2": NOT_CREATABLE}),
+    Probe("accel-on-tcg", ",accel=on", cite="§10 row 2, P1 (v6: KVM/irqchip check)", expect={
+        "qemu-11.1": "error: SMMUv3 accel=on requires KVM with kernel-irqchip=on support",
+        "merged-v9": "error: SMMUv3 accel=on requires KVM with kernel-irqchip=on support",
+        "qemu-10.2": _missing("accel"), "pre-10.2": NOT_CREATABLE}),
+    Probe("oas-48", ",oas=48", cite="§10 row 3, §2a oas", expect={
+        "qemu-11.1": "error: oas must be 44 bits when accel=off",
+        "merged-v9": "error: OAS must be 44 bits when accel=off",
+        "qemu-10.2": _missing("oas"), "pre-10.2": NOT_CREATABLE}),
+    Probe("ssidsize-8", ",ssidsize=8", cite="§10 row 4, §2a ssidsize", expect={
+        "qemu-11.1": "error: ssidsize can only be greater than 0 bits if accel=on",
+        "merged-v9": "error: ssidsize can only be set if accel=on",
+        "qemu-10.2": _missing("ssidsize"), "pre-10.2": NOT_CREATABLE}),
+    Probe("ril-auto", ",ril=auto", cite="§10 row 5 ('auto' series: ril is OnOffAuto)",
+          expect={"qemu-11.1": "starts",
+                  "merged-v9": "error: Parameter 'ril' expects 'on' or 'off'",
+                  "qemu-10.2": _missing("ril"), "pre-10.2": NOT_CREATABLE}),
+    Probe("ats-default", "", read="qom:ats", cite="§10 row 5, §2a ats default", expect={
+        "qemu-11.1": 'ats = "auto"', "merged-v9": "ats = false",
+        "qemu-10.2": "ats: error: Property 'ats' not found", "pre-10.2": NOT_CREATABLE}),
+    Probe("cmdqv-off", ",cmdqv=off", cite="§10 row 6, §7b (Tegra241 CMDQV series)", expect={
+        "qemu-11.1": "starts", "merged-v9": _missing("cmdqv"),
+        "qemu-10.2": _missing("cmdqv"), "pre-10.2": NOT_CREATABLE}),
+    Probe("identifier-1", ",identifier=1", cite="§10 row 6 (CMDQV v2: identifier)", expect={
+        "qemu-11.1": "starts", "merged-v9": _missing("identifier"),
+        "qemu-10.2": _missing("identifier"), "pre-10.2": NOT_CREATABLE}),
+    Probe("smmu-memory-view", "", read="mtree:address-space: smmu-memory-view",
+          cite="§10 row 8 (commit 53b54a8252, 2026-01-15)", expect={
+              "qemu-11.1": "mtree: present", "merged-v9": "mtree: present",
+              "qemu-10.2": "mtree: absent", "pre-10.2": NOT_CREATABLE}),
+)
+
+_PREFIX_RE = re.compile(r"^(?:\S*qemu-system-\w+: )?(?:-device \S+?: )?")
+
+
+def error_text(stderr: str) -> str:
+    """QEMU's error line without program and option-location prefixes.
+
+    The last stderr line that is not a warning wins (QEMU prints the fatal error last).
+    """
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "warning:" not in ln]
+    line = (errors or lines or ["(no stderr)"])[-1]
+    return _PREFIX_RE.sub("", line, count=1)
+
+
+@dataclass
+class ProbeResult:
+    """What one probe observed, with the evidence behind it."""
+
+    name: str
+    observed: str
+    argv: list[str]
+    stderr: str = ""
+    duration_s: float = 0.0
+
+
+@dataclass
+class Fingerprint:
+    """All probe results of one binary and how they compare with each profile."""
+
+    qemu: str
+    version: str
+    results: list[ProbeResult]
+    #: profile -> names of the probes whose observation differs from that profile's
+    mismatches: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def matches(self) -> list[str]:
+        return [p for p in PROFILES if not self.mismatches.get(p)]
+
+    @property
+    def closest(self) -> list[str]:
+        """Profiles ordered by number of differing probes (ties keep table order)."""
+        return sorted(PROFILES, key=lambda p: len(self.mismatches.get(p, [])))
+
+    def observed(self, probe: str) -> str:
+        return next(r.observed for r in self.results if r.name == probe)
+
+    def verdict_line(self) -> str:
+        if self.matches:
+            return f"matches: {', '.join(self.matches)}"
+        best = self.closest[0]
+        return (f"matches no known profile; closest: {best} (differs on: "
+                f"{', '.join(self.mismatches[best])})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "qemu": self.qemu, "version": self.version, "matches": self.matches,
+            "probes": [{"name": r.name, "observed": r.observed, "argv": r.argv,
+                        "expected": probe_by_name(r.name).expect} for r in self.results],
+            "mismatches": self.mismatches,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def probe_by_name(name: str) -> Probe:
+    for p in PROBES:
+        if p.name == name:
+            return p
+    raise KeyError(name)
+
+
+def compare(results: Sequence[ProbeResult]) -> dict[str, list[str]]:
+    """Per profile, the probes whose observation differs from what the profile gives."""
+    return {prof: [r.name for r in results if probe_by_name(r.name).expect[prof] != r.observed]
+            for prof in PROFILES}
+
+
+async def _read(session: QmpSession, what: str) -> str:
+    kind, _, arg = what.partition(":")
+    if kind == "qom":
+        try:
+            value = await session.command("qom-get", {"path": "/machine/peripheral/smmu0",
+                                                      "property": arg})
+        except CommandFailed as e:
+            return f"{arg}: error: {e.desc}"
+        return f"{arg} = {json.dumps(value)}"
+    if kind == "mtree":
+        tree = await session.hmp("info mtree")
+        return f"mtree: {'present' if arg in tree else 'absent'}"
+    raise ValueError(f"unknown probe read '{what}'")
+
+
+async def run_probe(host: LocalHost, probe: Probe, startup_timeout: float = 30.0) -> ProbeResult:
+    """Start QEMU for one probe and reduce what happened to one observation string.
+
+    Raises :class:`~conformance.errors.HarnessError` when QEMU could not be observed
+    (a hang, a lost socket); QEMU is terminated and its temporary folder removed in
+    every case.
+    """
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    proc = await host.start(probe.argv())
+    session = QmpSession(proc, startup_timeout=startup_timeout)
+    try:
+        status = await session.open()
+        if status is not None:
+            observed = f"error: {error_text(proc.stderr_text())}"
+        else:
+            observed = await _read(session, probe.read) if probe.read else "starts"
+            await session.quit()
+    finally:
+        await session.close()
+        await proc.terminate()
+    logger.debug("probe %s: %s", probe.name, observed)
+    return ProbeResult(probe.name, observed, list(proc.argv), proc.stderr_text(),
+                       round(loop.time() - t0, 3))
+
+
+async def fingerprint(binary: str, version: str = "", jobs: int = 2,
+                      probes: Sequence[Probe] = PROBES) -> Fingerprint:
+    """Run every probe (``jobs`` at a time) against ``binary`` and compare."""
+    host = LocalHost(binary, tier="tcg", accel_args=())
+    sem = asyncio.Semaphore(max(1, jobs))
+
+    async def one(p: Probe) -> ProbeResult:
+        async with sem:
+            return await run_probe(host, p)
+
+    # Let every probe finish (each cleans up its QEMU) before reporting a failure.
+    outcomes = await asyncio.gather(*(one(p) for p in probes), return_exceptions=True)
+    for o in outcomes:
+        if isinstance(o, BaseException):
+            raise o
+    results = [o for o in outcomes if isinstance(o, ProbeResult)]
+    return Fingerprint(qemu=binary, version=version, results=results,
+                       mismatches=compare(results))
+
+
+__all__ = ["PROBES", "PROFILES", "Fingerprint", "HarnessError", "Probe", "ProbeResult",
+           "compare", "error_text", "fingerprint", "run_probe"]
