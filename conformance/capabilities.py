@@ -136,7 +136,11 @@ def recorded_types(version: dict[str, Any]) -> list[dict[str, Any]] | None:
 async def _session(host: QemuHost, key: str) -> tuple[QemuProcess, QmpSession]:
     proc = await host.start([*_PROBE_ARGV, *host.tier_args()])
     session = QmpSession(proc)
-    status = await session.open()
+    try:
+        status = await session.open()
+    except BaseException:
+        await proc.terminate()
+        raise
     if status is not None:
         tail = proc.stderr_text().strip().splitlines()[-1:] or ["(no stderr)"]
         await proc.terminate()
