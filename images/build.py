@@ -1,0 +1,231 @@
+"""Build one image variant (``stock`` or ``iommufd``) and write its manifest.
+
+A variant is a folder ``images_root()/<variant>/`` holding:
+
+``Image``
+    the arm64 kernel (stock: Debian's ``vmlinuz``, gunzipped; iommufd: the cross-build
+    from :mod:`images.kernel`);
+``initrd``
+    what L0 passes with ``-initrd``: for iommufd the uncompressed IORT override cpio
+    (:mod:`images.iort`) followed by the gzip initramfs; for stock the gzip initramfs;
+``manifest.json``
+    the inputs (every ``.deb`` with Debian's sha256, recipe file hashes, kernel build key,
+    the L0 QEMU used for the IORT) and the sha256 of every artefact.
+
+The manifest's ``inputs_sha256`` hashes everything that decides the output, so a second
+``build`` with unchanged inputs returns immediately ("cached"), and a changed pin, recipe
+or L0 configuration rebuilds.  Artefacts are written to ``<variant>.new`` and renamed,
+so an interrupted build never leaves a half-written variant that looks complete.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.provision import ProvisionError, install_for, provision
+
+from . import ImageError, cpio, initramfs, iort, kernel
+from .packages import (
+    KERNEL_ABI,
+    KERNEL_VERSION,
+    STOCK_KERNEL,
+    USERLAND,
+    Deb,
+    fetch,
+    images_root,
+    resolve,
+    sha256_file,
+    unpack,
+)
+
+VARIANTS = ("stock", "iommufd")
+#: bump when the assembly logic changes in a way the inputs do not show
+FORMAT = 1
+STOCK_RELEASE = f"{KERNEL_ABI}-arm64"
+RECIPE_FILES = ("inittab", "rcS", "qga.sh")
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """A complete variant on disk."""
+
+    variant: str
+    dir: Path
+
+    @property
+    def kernel(self) -> Path:
+        return self.dir / "Image"
+
+    @property
+    def initrd(self) -> Path:
+        return self.dir / "initrd"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        return data
+
+    def is_complete(self) -> bool:
+        return (self.kernel.exists() and self.initrd.exists()
+                and self.manifest_path.exists())
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """What this L1 offers the scenarios' ``requires`` (``vfio`` always)."""
+        return ("vfio", "iommufd", "vfio-iommufd") if self.variant == "iommufd" else ("vfio",)
+
+
+def image_dir(variant: str) -> Path:
+    return images_root() / variant
+
+
+def find(variant: str) -> BuiltImage | None:
+    """The built variant, or ``None`` if it has not been built (completely)."""
+    if variant not in VARIANTS:
+        raise ImageError(f"unknown image variant '{variant}' (choose from "
+                         f"{', '.join(VARIANTS)})")
+    img = BuiltImage(variant, image_dir(variant))
+    return img if img.is_complete() else None
+
+
+def _unpacked(label: str, debs: list[Deb], paths: dict[str, Path]) -> Path:
+    """Unpack ``debs`` once into a folder named by their hashes."""
+    h = hashlib.sha256("".join(sorted(d.sha256 for d in debs)).encode()).hexdigest()[:16]
+    root = images_root() / "roots" / f"{label}-{h}"
+    if (root / ".complete").exists():
+        return root
+    tmp = root.with_name(root.name + ".new")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    unpack([paths[d.filename] for d in debs], tmp)
+    (tmp / ".complete").write_text("\n".join(d.filename for d in debs) + "\n")
+    if root.exists():
+        shutil.rmtree(root)
+    tmp.rename(root)
+    return root
+
+
+def _debs_json(debs: list[Deb]) -> dict[str, str]:
+    return {d.filename: d.sha256 for d in debs}
+
+
+def build(variant: str, jobs: int | None = None, log: bool = True,
+          force: bool = False) -> BuiltImage:
+    """Build ``variant`` (or find it in the cache) and return it."""
+
+    def say(msg: str) -> None:
+        if log:
+            print(f"images: {variant}: {msg}", flush=True)
+
+    if variant not in VARIANTS:
+        raise ImageError(f"unknown image variant '{variant}' (choose from "
+                         f"{', '.join(VARIANTS)})")
+    t0 = time.monotonic()
+    # --- inputs -------------------------------------------------------------------
+    try:
+        qemu_arm64 = provision("arm64", log=log)
+        l0 = provision("amd64", log=log)
+    except ProvisionError as e:
+        raise ImageError(str(e)) from None
+    userland = resolve(USERLAND, closure=True)
+    kdebs = resolve(STOCK_KERNEL, closure=False) if variant == "stock" else []
+    recipe = {f: sha256_file(initramfs.RECIPE / f) for f in RECIPE_FILES}
+    qemu_manifest = json.loads(qemu_arm64.manifest.read_text())
+    inputs: dict[str, Any] = {
+        "format": FORMAT,
+        "variant": variant,
+        "userland_debs": _debs_json(userland),
+        "qemu_arm64_debs": qemu_manifest.get("debs", {}),
+        "recipe": recipe,
+        "stock_modules": list(initramfs.STOCK_MODULES) if variant == "stock" else [],
+        "kernel_debs": _debs_json(kdebs),
+    }
+    kbuild = None
+    iort_table = b""
+    if variant == "iommufd":
+        kbuild = kernel.build(jobs=jobs, log=log)
+        inputs["kernel_build_key"] = kbuild.key
+        from conformance.nested.machine import machine_args
+        say("reading L0's IORT under qtest")
+        iort_table = iort.read_acpi_table(l0.launcher, machine_args(l0.firmware()))
+        inputs["l0_iort_sha256"] = hashlib.sha256(iort_table).hexdigest()
+        inputs["l0_qemu_version"] = json.loads(l0.manifest.read_text()).get("version")
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    out = BuiltImage(variant, image_dir(variant))
+    if out.is_complete() and not force:
+        try:
+            if out.manifest().get("inputs_sha256") == key:
+                say(f"cached ({out.dir}, inputs {key[:12]})")
+                return out
+        except ValueError:
+            pass
+    # --- assemble -----------------------------------------------------------------
+    say(f"fetching {len(userland) + len(kdebs)} Debian packages")
+    paths = fetch([*userland, *kdebs])
+    user_root = _unpacked("userland", userland, paths)
+    modules: list[tuple[str, bytes]] = []
+    tmp = out.dir.with_name(out.dir.name + ".new")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    if variant == "stock":
+        kroot = _unpacked("kernel-stock", kdebs, paths)
+        vmlinuz = kroot / "usr/lib/modules" / STOCK_RELEASE / "vmlinuz"
+        if not vmlinuz.exists():
+            raise ImageError(f"{vmlinuz}: not in linux-binary-{STOCK_RELEASE}")
+        raw = vmlinuz.read_bytes()
+        (tmp / "Image").write_bytes(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+        modules = initramfs.module_files(kroot, STOCK_RELEASE, initramfs.STOCK_MODULES)
+        say(f"{len(modules)} kernel modules: "
+            f"{', '.join(Path(p).stem for p, _ in modules)}")
+    else:
+        assert kbuild is not None
+        shutil.copy2(kbuild.image, tmp / "Image")
+    say("assembling the initramfs")
+    archive = initramfs.build(qemu_arm64.prefix, user_root, modules)
+    initrd = b""
+    artefacts_extra: dict[str, str] = {}
+    if variant == "iommufd":
+        patched = iort.with_canwbs(iort_table)
+        (tmp / "IORT.aml").write_bytes(patched)
+        initrd += iort.override_cpio(patched)
+        artefacts_extra["IORT.aml"] = hashlib.sha256(patched).hexdigest()
+    initrd += cpio.gzip_bytes(archive)
+    (tmp / "initrd").write_bytes(initrd)
+    manifest = {
+        "variant": variant,
+        "inputs_sha256": key,
+        "inputs": inputs,
+        "kernel": {
+            "source": (f"linux-binary-{STOCK_RELEASE} {KERNEL_VERSION}" if variant == "stock"
+                       else f"linux-source-7.3 {KERNEL_VERSION}, cross-built"),
+            "release": STOCK_RELEASE if variant == "stock" else "7.3.4 (iommufd)",
+            "config_sha256": sha256_file(kbuild.config) if kbuild else None,
+        },
+        "artefacts": {
+            "Image": sha256_file(tmp / "Image"),
+            "initrd": sha256_file(tmp / "initrd"),
+            **artefacts_extra,
+        },
+        "initramfs_bytes_uncompressed": len(archive),
+        "capabilities": list(BuiltImage(variant, tmp).capabilities),
+        "build_seconds": round(time.monotonic() - t0, 1),
+        "qemu_x86": str(install_for("amd64").launcher),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if out.dir.exists():
+        shutil.rmtree(out.dir)
+    tmp.rename(out.dir)
+    say(f"built {out.dir} in {manifest['build_seconds']} s "
+        f"(initrd {len(initrd) / 1e6:.1f} MB)")
+    return out
