@@ -1,0 +1,97 @@
+"""Harness overhead: time per scenario vs a bare QEMU start -> QMP -> quit cycle.
+
+Both are measured in the same run, on the same command lines (each TCG scenario's argv
+plus ``-accel tcg``), sequentially, after one warm-up of each:
+
+* **bare**: start QEMU with ``-S -nodefaults -display none -qmp unix:...``, connect
+  ``qemu.qmp``'s ``QMPClient`` (or see QEMU exit), send ``quit``, reap;
+* **harness**: :meth:`conformance.runner.Runner.run` for the scenario (observation,
+  model prediction, judgement, logs off), capabilities already probed.
+
+Usage::
+
+    .venv/bin/python benchmarks/harness_overhead.py [--qemu PATH] [--repeat 3]
+                                                    [--scenario FILE[:NAME]]...
+
+Prints per-file means, the totals and the ratio harness/bare (goal: <= 1.2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import time
+
+from conformance.local_host import LocalHost
+from conformance.qemu_binary import choose
+from conformance.runner import Runner, RunOptions, compose_argv
+from conformance.session import QmpSession
+from reference_model.scenario import Scenario, load_catalogue, select
+
+
+async def bare_cycle(host: LocalHost, argv: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = await host.start(argv)
+    session = QmpSession(proc)
+    try:
+        status = await session.open()
+        if status is None:
+            await session.quit()
+    finally:
+        with contextlib.suppress(Exception):
+            await session.close()
+        await proc.terminate()
+    return time.perf_counter() - t0
+
+
+async def main_async(a: argparse.Namespace) -> int:
+    binary = choose(a.qemu).path
+    scenarios: list[Scenario] = []
+    for spec in a.scenario or []:
+        scenarios += select(spec)
+    if not a.scenario:
+        scenarios = load_catalogue()
+    scenarios = [s for s in scenarios if "tcg" in s.tiers]
+    host = LocalHost(binary)
+    runner = Runner(host, binary, RunOptions())
+    await runner.capabilities()
+    if scenarios:  # warm-up (page cache, model import)
+        await bare_cycle(host, compose_argv(scenarios[0], host))
+        await runner.run(scenarios[0])
+    bare: list[float] = []
+    harness: list[float] = []
+    statuses: dict[str, int] = {}
+    for _ in range(a.repeat):
+        for s in scenarios:
+            bare.append(await bare_cycle(host, compose_argv(s, host)))
+            t0 = time.perf_counter()
+            v = await runner.run(s)
+            harness.append(time.perf_counter() - t0)
+            statuses[v.status] = statuses.get(v.status, 0) + 1
+    if not bare:
+        print("no TCG scenarios selected", file=sys.stderr)
+        return 2
+    mb, mh = statistics.mean(bare), statistics.mean(harness)
+    print(f"scenarios: {len(scenarios)} x {a.repeat} runs ({binary})")
+    print(f"verdicts: {statuses}")
+    print(f"bare start->QMP->quit : {mb * 1000:8.1f} ms/scenario (median "
+          f"{statistics.median(bare) * 1000:.1f})")
+    print(f"harness per scenario  : {mh * 1000:8.1f} ms/scenario (median "
+          f"{statistics.median(harness) * 1000:.1f})")
+    print(f"ratio harness/bare    : {mh / mb:8.2f}  (goal <= 1.2)")
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--qemu")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--scenario", action="append")
+    return asyncio.run(main_async(p.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

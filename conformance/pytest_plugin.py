@@ -1,0 +1,178 @@
+"""pytest plugin: the scenario catalogue as tests, one per scenario and tier.
+
+Registered through the ``pytest11`` entry point, so any pytest run in an environment
+where the package is installed can use it; ``tests/conformance/`` holds the test that
+asks for the ``conformance_case`` parameter.  Options:
+
+``--qemu PATH``            binary under test (else ``$QEMU_TEST_QEMU_BINARY``, else the
+                           provisioned 11.1.3)
+``--tier NAME``            tier to run (repeatable; default ``tcg``)
+``--profile NAME``         model profile (default ``qemu-11.1``)
+``--scenario-file PATH``   scenario file or folder (repeatable; default the catalogue)
+``--conformance-log-dir``  per-test logs (default ``logs/conformance``)
+``--conformance-summary``  write ``{"executed": N, ...}`` JSON here at the end (CI uses
+                           it to fail a run where no conformance test executed)
+
+Test ids read ``test_conformance[tcg-p1-accel-on-tcg]``; each test carries the tier's
+marker (``-m tcg``) and ``conformance``.  Verdicts map to pytest outcomes: ``pass`` passes,
+``skipped`` skips with the reason, ``expected-nonconformance`` is an xfail naming the QEMU
+bug, ``unexpected-pass``/``nonconformance``/``infra-error`` fail with the readable
+report (differences, argv, stderr tail, QMP transcript) and the log folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.errors import BinaryError
+from conformance.hosts import QemuHost
+from conformance.qemu_binary import choose
+from conformance.report_text import details
+from conformance.result import Verdict
+from conformance.runner import DEFAULT_PROFILE, Runner, RunOptions
+from conformance.tiers import TIER_HOSTS, host_for
+from reference_model.scenario import Scenario, ScenarioError, load_catalogue
+
+
+@dataclass(frozen=True)
+class ConformanceCase:
+    scenario: Scenario
+    tier: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.tier}-{self.scenario.name}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("conformance", "accel SMMUv3 conformance")
+    g.addoption("--qemu", metavar="PATH", default=None, help="QEMU binary under test")
+    g.addoption("--tier", action="append", choices=sorted(TIER_HOSTS), default=None,
+                help="tier(s) to run conformance scenarios on (default: tcg)")
+    g.addoption("--profile", default=DEFAULT_PROFILE, help="reference model profile")
+    g.addoption("--scenario-file", action="append", default=None, metavar="PATH",
+                help="scenario file/folder (default: the shipped catalogue)")
+    g.addoption("--conformance-log-dir", default="logs/conformance", metavar="DIR",
+                help="per-test log folder root")
+    g.addoption("--conformance-summary", default=None, metavar="FILE",
+                help="write a JSON summary (executed/passed/failed counts) here")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_STATS] = {"executed": 0, "skipped": 0, "statuses": {}}
+    _CONFIG.append(config)
+
+
+_STATS = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "conformance_case" not in metafunc.fixturenames:
+        return
+    cfg = metafunc.config
+    try:
+        scenarios = load_catalogue(cfg.getoption("scenario_file"))
+    except ScenarioError as e:
+        raise pytest.UsageError(str(e)) from None
+    tiers = cfg.getoption("tier") or ["tcg"]
+    params = []
+    for tier in tiers:
+        for s in scenarios:
+            c = ConformanceCase(s, tier)
+            params.append(pytest.param(c, id=c.id, marks=[getattr(pytest.mark, tier),
+                                                          pytest.mark.conformance]))
+    metafunc.parametrize("conformance_case", params)
+
+
+class ConformanceSession:
+    """One runner per tier for the whole pytest session (capabilities probed once)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._runners: dict[str, Runner] = {}
+        self._hosts: list[QemuHost] = []
+        self.binary_error: str | None = None
+        try:
+            self.binary = choose(config.getoption("qemu")).path
+        except BinaryError as e:
+            self.binary, self.binary_error = "", str(e)
+        root = Path(config.getoption("conformance_log_dir"))
+        if not root.is_absolute():
+            root = Path(str(config.rootpath)) / root
+        self.options = RunOptions(profile=config.getoption("profile"), log_root=root)
+
+    def runner(self, tier: str) -> Runner:
+        if tier not in self._runners:
+            host = host_for(tier, self.binary)
+            self._hosts.append(host)
+            self._runners[tier] = Runner(host, self.binary, self.options)
+        return self._runners[tier]
+
+    async def run(self, case: ConformanceCase) -> Verdict:
+        if self.binary_error:
+            pytest.fail(f"QEMU binary: {self.binary_error}", pytrace=False)
+        return await self.runner(case.tier).run(case.scenario)
+
+    def check(self, v: Verdict) -> None:
+        """Turn a verdict into the pytest outcome (see module docstring)."""
+        if v.status == "skipped":
+            pytest.skip(v.reason)
+        if v.status == "pass":
+            return
+        if v.status == "expected-nonconformance":
+            pytest.xfail(f"known QEMU bug: {v.reason}")
+        pytest.fail(f"{v.status}: {v.reason}\n{details(v)}", pytrace=False)
+
+    async def close(self) -> None:
+        for h in self._hosts:
+            await h.close()
+
+
+@pytest.fixture(scope="session")
+def conformance_session(request: pytest.FixtureRequest) -> ConformanceSession:
+    return ConformanceSession(request.config)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count conformance outcomes (runs in the controller under pytest-xdist too)."""
+    if "test_conformance[" not in report.nodeid or report.when != "call":
+        return
+    stats = _config_stats()
+    if stats is None:
+        return
+    if report.outcome == "skipped" and not hasattr(report, "wasxfail"):
+        stats["skipped"] += 1
+        key = "skipped"
+    else:
+        stats["executed"] += 1
+        key = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+    stats["statuses"][key] = stats["statuses"].get(key, 0) + 1
+
+
+_CONFIG: list[pytest.Config] = []
+
+
+def _config_stats() -> dict[str, Any] | None:
+    return _CONFIG[-1].stash.get(_STATS, None) if _CONFIG else None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = session.config.getoption("conformance_summary", None)
+    if path:
+        stats = session.config.stash.get(_STATS, {})
+        Path(path).write_text(json.dumps(stats, indent=2) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config
+                            ) -> None:
+    stats = config.stash.get(_STATS, None)
+    if stats and (stats["executed"] or stats["skipped"]):
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(stats["statuses"].items()))
+        terminalreporter.write_line(f"conformance: {stats['executed']} scenario run(s) "
+                                    f"executed ({parts}); logs under "
+                                    f"{config.getoption('conformance_log_dir')}")
