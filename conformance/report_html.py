@@ -81,6 +81,10 @@ def summarize(verdicts: Iterable[Verdict]) -> dict[tuple[str, str], Counter[str]
     return dict(sorted(table.items(), key=lambda kv: (kv[0][0], _section_key(kv[0][1]))))
 
 
+def _build_label(v: Verdict, builds: Sequence[BuildColumn]) -> str:
+    return next((b.label for b in builds if b.qemu == v.qemu), "?")
+
+
 # --------------------------------------------------------------------------- matrix data
 @dataclass
 class BuildColumn:
@@ -130,24 +134,32 @@ def _json(v: Any) -> str:
     return json.dumps(v)
 
 
-def _summary_table(verdicts: list[Verdict]) -> str:
-    table = summarize(verdicts)
+def _summary_table(verdicts: list[Verdict], builds: Sequence[BuildColumn] = ()) -> str:
+    """Per tier and section; with several builds, one block of rows per build."""
+    groups = ([(b.label, [v for v in verdicts if _build_label(v, builds) == b.label])
+               for b in builds] if builds else [("", verdicts)])
     head = "".join(f"<th>{_e(s)}</th>" for s in STATUSES)
     out = ['<table class="summary" id="summary">',
            f"<thead><tr><th>tier</th><th>catalogue section</th>{head}<th>total</th></tr>"
            "</thead><tbody>"]
     totals: Counter[str] = Counter()
-    for (tier, section), c in table.items():
-        totals.update(c)
-        cells = "".join(
-            f'<td class="num {"s-" + s if c[s] else "zero"}">{c[s]}</td>' for s in STATUSES)
-        out.append(f"<tr><td>{_e(tier)}</td><td>{_e(section)}</td>{cells}"
-                   f'<td class="num">{sum(c.values())}</td></tr>')
+    for label, group in groups:
+        for (tier, section), c in summarize(group).items():
+            out.append(_summary_row(f"{label}: {tier}" if label else tier, section, c))
+            totals.update(c)
     cells = "".join(f'<td class="num">{totals[s]}</td>' for s in STATUSES)
     out.append(f'<tr class="total"><td colspan="2">all</td>{cells}'
                f'<td class="num">{sum(totals.values())}</td></tr>')
     out.append("</tbody></table>")
     return "\n".join(out)
+
+
+def _summary_row(tier: str, section: str, c: Counter[str]) -> str:
+    cells = "".join(
+        f'<td class="num {"s-" + s if c[s] else "zero"}">{c[s]}</td>' for s in STATUSES)
+    return (f"<tr><td>{_e(tier)}</td><td>{_e(section)}</td>{cells}"
+            f'<td class="num">{sum(c.values())}</td></tr>')
+
 
 
 def _diff_table(diffs: Iterable[dict[str, Any]] | Iterable[Difference],
@@ -258,7 +270,11 @@ def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 con
     """The report as one HTML document (a pure function of its arguments)."""
     vs = list(verdicts)
     when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
-    qemus = sorted({(v.qemu, v.qemu_version) for v in vs if v.qemu})
+    versions: dict[str, str] = {}
+    for v in vs:
+        if v.qemu:
+            versions[v.qemu] = versions.get(v.qemu) or v.qemu_version
+    qemus = sorted(versions.items())
     profiles = sorted({v.profile for v in vs if v.profile})
     findings = [v for v in vs if v.status in FINDINGS]
     known = [v for v in vs if v.status == "expected-nonconformance"]
@@ -272,7 +288,7 @@ def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 con
         meta.append(f"<dt>model profile</dt><dd>{_e(', '.join(profiles))}</dd>")
     if meta:
         body.append('<dl class="meta">' + "".join(meta) + "</dl>")
-    body += ["<h2>Summary</h2>", _summary_table(vs)]
+    body += ["<h2>Summary</h2>", _summary_table(vs, builds)]
     if builds:
         body += ["<h2>Scenarios × builds</h2>", _matrix(builds, matrix)]
     body.append(f"<h2>Findings ({len(findings)})</h2>")
