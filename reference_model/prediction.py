@@ -148,7 +148,8 @@ class Difference:
     observed: Any
 
     def render(self) -> str:
-        return f"{self.path}: expected {_fmt(self.path, self.expected)}, observed {_fmt(self.path, self.observed)}"
+        return (f"{self.path}: expected {_fmt(self.path, self.expected)}, "
+                f"observed {_fmt(self.path, self.observed)}")
 
 
 def _fmt(path: str, v: Any) -> str:

@@ -1,0 +1,634 @@
+"""The engine: replays QEMU's start-up and QMP events, phase by phase.
+
+The phase order is what decides which error wins, so it is spelled out here exactly
+as ``qemu-system-aarch64`` runs it (``system/vl.c``, ``hw/core/qdev.c``):
+
+1. **option loop**: every option, left to right; ``-device`` strings are parsed
+   (QemuOpts) here, so a bad ``id=`` beats everything else (:mod:`.cmdline`);
+2. **machine options** (``-M``): machine type, then its properties;
+3. **accelerator** selection (``-accel``, ``-M accel=``, ``-enable-kvm``);
+4. **board init** (``machvirt_init``): GIC/MSI controller, ``pcie.0`` with
+   ``gpex-root``, and the legacy ``iommu=smmuv3`` SMMU (errors without a location);
+5. **-device**, in command-line order; for each: driver lookup, bus lookup, object
+   creation with ``-global`` values, properties in QDict order, then
+   ``pre_plug -> realize -> plug`` (errors carry ``-device <optstring>: ``);
+6. **machine creation done**: ``nic ... has no peer`` and unused ``-global`` warnings,
+   then the machine-init-done notifiers, last registered first (P15/P16 exits, the
+   address space of every cold-plugged PCI device);
+7. **QMP events** in order (``device_add`` runs step 5 for one device, hot;
+   ``device_del``).
+
+The rules themselves live in :mod:`reference_model.rules`; this module only keeps the
+state and the order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import cmdline
+from .cmdline import CmdlineError, DeviceOpt
+from .machine import Bus, PciDev, Smmu
+from .prediction import DevicePrediction, EventResult, Prediction, RuleFiring, SmmuPrediction
+from .profiles import Resolved, resolve
+from .qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHierarchy
+from .rules import RULES, admission, host_compat, idregs, msi, preconditions, register
+from .rules import address_space as asr
+from .rules.properties import SCHEMAS, PropSpec, parse_value, qdict_order, qom_value
+from .scenario import Event, HostSmmu
+
+__all__ = ["predict"]
+
+R_OPT = register("F.option", "F", "11.1", doc="option loop / QemuOpts syntax errors")
+R_MACHINE = register("F.machine", "F", "11.1", doc="machine type and machine properties")
+R_ACCEL = register("F.accel", "F", "11.1", doc="accelerator selection")
+R_QDEV = register("F.qdev", "F", "11.1", doc="generic qdev errors (driver, bus, property)")
+R_GLOBAL = register("F.global", "F", "11.1", doc="-global applied at object creation")
+R_NIC = register("F.nic-no-peer", "F", "11.1", doc="NIC without netdev warns at start")
+R_HOTPLUG = register("P5.hotplug", "P5", "10.2", doc="hotplug rules (bus, device class)")
+R_UNPLUG = register("F.unplug", "F", "11.1",
+                    doc="device_del: hot-added under -S goes at once, cold stays pending")
+R_LEGACY = register("2b.legacy-nested", "2b", "11.1",
+                    doc="legacy iommu=smmuv3 gets stage=nested (virt >= 11.0, PRED for older)")
+R_VIRTIO = register("F.virtio-iommu", "F", "11.1",
+                    doc="a virtio-iommu-pci besides the SMMU: address spaces not modelled")
+
+_VIRT_RE = re.compile(r"^virt(?:-(\d+)\.(\d+))?$")
+_NIC_BASES = frozenset({"e1000e", "e1000-base", "igb", "virtio-net-pci-base", "rtl8139",
+                        "vmxnet3", "tulip", "ne2k_pci", "pcnet"})
+_HOTPLUG_BRIDGES = ("pcie-slot", "pci-bridge", "pcie-pci-bridge")
+_BRIDGE = "base-pci-bridge"
+_PXB_PCIE = "pxb-pcie"
+
+#: virt machine properties: name -> (kind, choices); kind "venum" uses virt's own
+#: "Invalid X value / Valid values are ..." text
+_VIRT_PROPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "iommu": ("venum", ("none", "smmuv3")),
+    "gic-version": ("venum", ("2", "3", "4", "x-5", "host", "max")),
+    "msi": ("venum", ("auto", "gicv2m", "its", "off")),
+    "its": ("bool", ()), "default-bus-bypass-iommu": ("bool", ()),
+    "acpi": ("enum", ("on", "off", "auto")),
+    **{k: ("bool", ()) for k in (
+        "secure", "virtualization", "highmem", "compact-highmem", "highmem-redists",
+        "highmem-ecam", "highmem-mmio", "mte", "ras", "dtb-randomness", "dump-guest-core",
+        "mem-merge", "usb", "graphics", "suppress-vmdesc", "aux-ram-share", "hmat",
+        "dtb-kaslr-seed", "tcg-its")},
+    **{k: ("str", ()) for k in (
+        "x-oem-id", "x-oem-table-id", "highmem-mmio-size", "memory-backend", "firmware",
+        "dtb", "dumpdtb", "phandle-start", "dt-compatible", "memory-encryption",
+        "confidential-guest-support", "smp", "memory", "boot", "append", "kernel",
+        "initrd", "smp-cache", "gic-version-x", "cxl", "cxl-fmw", "i2c-ssif", "spcr")},
+}
+_ACCEL_KEYS = ("type", "accel", "kernel-irqchip", "kernel_irqchip", "kvm-shadow-mem")
+
+
+class _Exit(Exception):
+    def __init__(self, text: str | None, rule: str, code: int | None = 1, detail: str = ""):
+        super().__init__(text)
+        self.text, self.rule, self.code, self.detail = text, rule, code, detail
+
+
+class _DevError(Exception):
+    def __init__(self, text: str, rule: str, cls: str = "GenericError"):
+        super().__init__(text)
+        self.text, self.rule, self.cls = text, rule, cls
+
+
+def _qmp_str(v: Any) -> str:
+    if v is True:
+        return "on"
+    if v is False:
+        return "off"
+    return str(v)
+
+
+class _Run:
+    """One prediction: the machine state plus what has been predicted so far."""
+
+    def __init__(self, prof: Resolved, types: TypeHierarchy, host: HostSmmu | None) -> None:
+        self.p = prof
+        self.b = prof.b
+        self.m = prof.msg
+        self.types = types
+        self.host = host
+        self.rules: list[RuleFiring] = []
+        self.warnings: list[str] = []
+        self.buses: dict[str, Bus] = {}
+        self.devs: dict[str, PciDev] = {}  # by key, creation order
+        self.ids: set[str] = set()
+        self.smmus: list[Smmu] = []
+        self.legacy = False
+        self.virtio_iommu = False
+        self.nic_count: dict[str, int] = {}
+        self.type_count: dict[str, int] = {}
+        self.next_base = 0x0C000000
+        self.globals_used: set[int] = set()
+        self.escape = False
+        self._nics: list[str] = []
+        self._cur_opt = ""
+        self.cl_iommufds: set[str] = set()
+        self.cl = cmdline.ParsedCmdline()
+
+    # ---------------------------------------------------------------- helpers
+    def fire(self, rule_id: str, detail: str = "") -> str:
+        self.rules.append(RULES[rule_id].firing(detail))
+        return RULES[rule_id].row
+
+    def key_for(self, id: str | None, driver: str) -> str:
+        if id:
+            return id
+        n = self.type_count.get(driver, 0) + 1
+        self.type_count[driver] = n
+        return driver if n == 1 else f"{driver}#{n}"
+
+    # ---------------------------------------------------------------- phases 1-4
+    def _machine(self, cl: cmdline.ParsedCmdline) -> None:
+        mtype = cl.machine.get("type")
+        if not cl.machine_given or not mtype:
+            raise _Exit(self.m["Q.no-machine"], R_MACHINE.id)
+        mt = _VIRT_RE.match(mtype)
+        if f"{mtype}-machine" not in self.types and mtype != "virt":
+            raise _Exit(self.m["Q.bad-machine"].format(name=mtype), R_MACHINE.id)
+        if not mt:
+            raise CmdlineError(f"-M {mtype}: only the virt machine is modelled")
+        major, minor = (int(mt.group(1)), int(mt.group(2))) if mt.group(1) else (11, 1)
+        self.mtype = f"virt-{major}.{minor}-machine"
+        self.no_nested_smmu = (major, minor) < (11, 0)
+        props = {k: v for k, v in cl.machine.items() if k not in _ACCEL_KEYS}
+        vals: dict[str, Any] = {}
+        for k in qdict_order(tuple(props)):
+            spec = _VIRT_PROPS.get(k)
+            v = props[k]
+            if spec is None:
+                raise _Exit(self.m["Q.machine-prop"].format(mtype=self.mtype, prop=k),
+                            R_MACHINE.id)
+            kind, choices = spec
+            try:
+                if kind == "bool":
+                    vals[k] = cmdline.parse_bool(k, v)
+                elif kind in ("enum", "venum") and v not in choices:
+                    if kind == "venum":
+                        raise ValueError(self.m["Q.machine-enum"].format(
+                            prop=k, valid=self.m.get(f"valid.{k}", _valid(k))))
+                    raise ValueError(self.m["Q.enum"].format(prop=k, value=v))
+                else:
+                    vals[k] = v
+            except ValueError as e:
+                raise _Exit(str(e), R_MACHINE.id) from None
+        self.mprops = vals
+
+    def _accel(self, cl: cmdline.ParsedCmdline) -> None:
+        names: list[str] = []
+        irqchip = cl.machine.get("kernel-irqchip", cl.machine.get("kernel_irqchip", "on"))
+        if "accel" in cl.machine:
+            if cl.accels:
+                raise _Exit('The -accel and "-machine accel=" options are incompatible',
+                            R_ACCEL.id)
+            names = cl.machine["accel"].split(":")
+        for a in cl.accels:
+            names.append(a.get("accel", ""))
+            if a.get("accel") == "kvm" and "kernel-irqchip" in a:
+                irqchip = a["kernel-irqchip"]
+        if cl.enable_kvm:
+            names.insert(0, "kvm")
+        if not names:
+            names = ["qtest"] if cl.qtest else ["tcg"]
+        name = names[0]
+        if name not in ("kvm", "tcg") and not (name == "qtest" and cl.qtest):
+            raise _Exit(self.m["Q.bad-accel"].format(name=name), R_ACCEL.id)
+        self.kvm = name == "kvm"
+        try:
+            self.irqchip = self.kvm and irqchip != "split" and cmdline.parse_bool(
+                "kernel-irqchip", irqchip)
+        except ValueError:
+            raise _Exit(f"Parameter 'kernel-irqchip' does not accept value '{irqchip}'",
+                        R_ACCEL.id) from None
+
+    def _board(self, cl: cmdline.ParsedCmdline) -> None:
+        mp = self.mprops
+        gic = mp.get("gic-version")
+        if gic is None:
+            if self.kvm:
+                self.fire(msi.GIC_DEFAULT.id)
+            gic_major = 3 if self.kvm else 2
+        elif gic in ("host", "max"):
+            gic_major = 3
+        elif gic == "x-5":
+            raise CmdlineError("-M gic-version=x-5: not modelled")
+        else:
+            gic_major = int(gic)
+        ctrl = msi.controller(gic_major, mp.get("msi", "auto"), mp.get("its", True))
+        if ctrl is None:
+            raise CmdlineError(f"-M gic-version={gic},msi={mp.get('msi')}: combination "
+                               "not modelled")
+        self.msi_ctrl = ctrl
+        acpi = mp.get("acpi", "auto")
+        firmware = cl.bios is not None or cl.pflash
+        self.dt_mode = not (firmware and acpi != "off")
+        pcie0 = Bus("pcie.0", None, True, False, bypass=mp.get("default-bus-bypass-iommu",
+                                                               False))
+        self.buses["pcie.0"] = pcie0
+        gp = PciDev("gpex-root", None, "gpex-root", pcie0, True)
+        self.devs[gp.key] = gp
+        self.type_count["gpex-root"] = 1
+        if mp.get("iommu") == "smmuv3":
+            self._legacy_smmu(pcie0)
+
+    def _legacy_smmu(self, pcie0: Bus) -> None:
+        props = self._new_object_props(TYPE_ARM_SMMUV3, None)  # errors: no location
+        if not self.no_nested_smmu:
+            props["stage"] = "nested"
+            self.fire(R_LEGACY.id)
+        s = Smmu("legacy", None, props)
+        fail = preconditions.pre_plug(self.b, s.accel, False, False, self.kvm, self.irqchip,
+                                      props.get("stage"), True)
+        if fail is None:
+            self._set_msi_gpa(s, "pre_plug")
+            fail = preconditions.validate(self.b, props, self.cl.only_migratable)
+        if fail is not None:
+            raise _Exit(self._fmt(fail), fail[0])
+        self._init_smmu(s)
+        s.bus = pcie0
+        pcie0.smmu = s
+        s.base = 0x09050000
+        self.legacy = True
+        self.smmus.append(s)
+
+    # ---------------------------------------------------------------- objects
+    def _fmt(self, fail: tuple[str, str, dict[str, Any]]) -> str:
+        self.fire(fail[0])
+        return self.m[fail[1]].format(**fail[2])
+
+    def _new_object_props(self, driver: str, loc: str | None) -> dict[str, Any]:
+        """instance creation: defaults, then matching -global values."""
+        schema = SCHEMAS[self.b.props]
+        props: dict[str, Any] = {n: s.default for n, s in schema.items()}
+        anc = self.types.ancestors(driver)
+        for i, (gdrv, gprop, gval, _text) in enumerate(self.cl.globals):
+            if gdrv not in anc:
+                continue
+            self.globals_used.add(i)
+            if driver != TYPE_ARM_SMMUV3:
+                continue
+            spec = schema.get(gprop)
+            try:
+                if spec is None:
+                    raise ValueError(self.m["Q.prop-not-found"].format(type=gdrv, prop=gprop))
+                props[gprop] = self._parse_prop(spec, gval)
+            except ValueError as e:
+                self.fire(R_GLOBAL.id)
+                raise _DevError(self.m["Q.global"].format(text=f"{gdrv}.{gprop}={gval}",
+                                                          error=e), R_GLOBAL.id) from None
+        return props
+
+    def _parse_prop(self, spec: PropSpec, value: str) -> Any:
+        if spec.kind == "link":
+            if value not in self.buses:
+                raise ValueError(self.m["Q.dev-not-found"].format(name=value))
+            return value
+        return parse_value(spec, value)
+
+    def _set_msi_gpa(self, s: Smmu, phase: str) -> None:
+        if s.accel and self.b.msi_gpa_phase == phase:
+            s.msi_gpa = msi.msi_gpa(self.msi_ctrl, self.b.msi_gpa_rule)
+            self.fire(msi.msi_gpa.rule.id, f"{self.msi_ctrl} -> 0x{s.msi_gpa:x}")  # type: ignore[attr-defined]
+
+    def _init_smmu(self, s: Smmu) -> None:
+        p = s.props
+        idr = idregs.init_id_regs(p.get("stage"))
+        if s.accel:
+            changed = idregs.accel_override(idr, p)
+            if changed:
+                self.fire(idregs.accel_override.rule.id, ", ".join(changed))  # type: ignore[attr-defined]
+            s.auto_mode = self.b.auto_mode and any(
+                p.get(k) == "auto" for k in ("ats", "ril", "ssidsize"))
+        s.idr = idr
+
+    # ---------------------------------------------------------------- devices
+    def add_device(self, driver: str, props: Mapping[str, str], id: str | None, cold: bool,
+                   opt: DeviceOpt | None = None) -> tuple[str, str]:
+        """qdev_device_add for one device; returns (key, deciding rule) or raises."""
+        t = self.types
+        if driver not in t or t.is_abstract(driver) or not t.is_a(driver, "device"):
+            raise _DevError(self.m["Q.no-model"].format(driver=driver), self.fire(R_QDEV.id)
+                            and R_QDEV.id)
+        is_smmu = t.is_a(driver, TYPE_ARM_SMMUV3)
+        is_pci = t.is_a(driver, TYPE_PCI_DEVICE)
+        if not is_smmu and not is_pci:
+            raise CmdlineError(f"-device {driver}: only PCI devices and arm-smmuv3 are "
+                               "modelled")
+        bus: Bus | None = None
+        if "bus" in props:
+            bus = self.buses.get(props["bus"])
+            if bus is None:
+                raise _DevError(self.m["Q.bus-not-found"].format(bus=props["bus"]),
+                                R_QDEV.id)
+            if is_smmu:
+                raise _DevError(self.m["Q.wrong-bus"].format(driver=driver, bustype="PCIE"),
+                                R_QDEV.id)
+        elif is_pci:
+            bus = self.buses["pcie.0"]
+        if not cold:
+            if bus is not None and not bus.hotpluggable:
+                self.fire(R_HOTPLUG.id)
+                raise _DevError(self.m["Q.no-hotplug-bus"].format(bus=bus.name), R_HOTPLUG.id)
+            if is_smmu:
+                self.fire(R_HOTPLUG.id)
+                raise _DevError(self.m["P5"].format(driver=driver), R_HOTPLUG.id)
+            if id is not None and id in self.ids:
+                raise _DevError(self.m["Q.dup-id-qmp"].format(id=id), R_QDEV.id)
+        if is_smmu:
+            return self._add_smmu(driver, props, id)
+        assert bus is not None
+        return self._add_pci(driver, props, id, bus, cold)
+
+    def _add_smmu(self, driver: str, props: Mapping[str, str], id: str | None
+                  ) -> tuple[str, str]:
+        p = self._new_object_props(driver, None)
+        schema = SCHEMAS[self.b.props]
+        for k in qdict_order(tuple(props)):
+            spec = schema.get(k)
+            if spec is None:
+                self.fire(R_QDEV.id)
+                raise _DevError(self.m["Q.prop-not-found"].format(type=driver, prop=k),
+                                R_QDEV.id)
+            try:
+                p[k] = self._parse_prop(spec, props[k])
+            except ValueError as e:
+                self.fire("2a.parse")
+                raise _DevError(str(e), "2a.parse") from None
+        s = Smmu(self.key_for(id, driver), id, p)
+        fail = preconditions.pre_plug(self.b, s.accel, self.legacy, self.virtio_iommu,
+                                      self.kvm, self.irqchip, p.get("stage"), False)
+        if fail is not None and fail[0] == preconditions.P3.id and s.accel and \
+                self.b.kvm_check and not (self.kvm and self.irqchip):
+            self.fire(preconditions.P3_CRASH.id)
+        if fail is None:
+            s.per_bus = True  # virt: the SMMU is specific to its PCI bus
+            p["smmu_per_bus"] = True
+            self._set_msi_gpa(s, "pre_plug")
+            fail = preconditions.validate(self.b, p, self.cl.only_migratable)
+        if fail is None:
+            prim = p.get("primary-bus")
+            pbus = self.buses.get(prim) if prim else None
+            fail = preconditions.realize_bus(
+                prim, pbus is not None and pbus.is_root,
+                pbus is not None and pbus.smmu is not None)
+        if fail is not None:
+            raise _DevError(self._fmt(fail), fail[0])
+        assert pbus is not None
+        self._init_smmu(s)
+        self._set_msi_gpa(s, "plug")
+        fail, warn = preconditions.plug(self.b, s.accel, p.get("stage"), pbus.bypass,
+                                        self.dt_mode, pbus.name == "pcie.0")
+        if fail is not None:
+            raise _DevError(self._fmt(fail), fail[0])
+        if warn is not None:
+            self.fire(preconditions.P10W.id)
+            self.warnings.append(f"-device {self._cur_opt}: {self.m[warn]}")
+        pbus.smmu = s
+        s.bus = pbus
+        s.base = self.next_base
+        self.next_base += 0x20000
+        if id:
+            self.ids.add(id)
+        self.smmus.append(s)
+        return s.key, ""
+
+    def _add_pci(self, driver: str, props: Mapping[str, str], id: str | None, bus: Bus,
+                 cold: bool) -> tuple[str, str]:
+        t = self.types
+        self._new_object_props(driver, None)
+        iommufd = props.get("iommufd")
+        if iommufd is not None and iommufd not in self.cl_iommufds:
+            raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
+        if t.is_a(driver, TYPE_VIRTIO_IOMMU_PCI):
+            if self.legacy:
+                self.fire(preconditions.P3V.id)
+                raise _DevError(self.m["P3.virtio-multi"], preconditions.P3V.id)
+            self.virtio_iommu = True
+        bypass = False
+        if t.is_a(driver, _PXB_PCIE) and "bypass_iommu" in props:
+            try:
+                bypass = cmdline.parse_bool("bypass_iommu", props["bypass_iommu"])
+            except ValueError as e:
+                raise _DevError(str(e), R_QDEV.id) from None
+        dev = PciDev(self.key_for(id, driver), id, driver, bus, cold)
+        dev.iommufd = iommufd is not None
+        dev.name = props.get("host") or props.get("sysfsdev", "").rstrip("/").rpartition(
+            "/")[2] or (id or driver)
+        # realize: do_pci_register_device -> supports_address_space (admission)
+        smmu, _ = asr.iommu_for(bus)
+        if smmu is not None and smmu.accel:
+            cls = admission.classify(t, driver, dev.iommufd)
+            rid, mid = admission.TABLE[cls]
+            if mid is not None:
+                if self.b.admission == "v4":
+                    self._v4_admission(cls, dev, cold)
+                else:
+                    self.fire(rid, driver)
+                    raise _DevError(self.m[mid], rid)
+            elif cls == "vfio":
+                self._vfio_attach(smmu, dev, cold)
+        if t.is_a(driver, _BRIDGE) or t.is_a(driver, _PXB_PCIE):
+            name = id or f"{driver}.{len(self.buses)}"
+            is_pxb = t.is_a(driver, _PXB_PCIE)
+            hot = not is_pxb and any(t.is_a(driver, h) for h in _HOTPLUG_BRIDGES)
+            self.buses[name] = Bus(name, bus, is_pxb, hot, pxb=is_pxb, bypass=bypass)
+        if cold and "netdev" not in props and any(
+                b in _NIC_BASES for b in t.ancestors(driver)):
+            n = self.nic_count.get(driver, 0)
+            self.nic_count[driver] = n + 1
+            self._nics.append(id or f"{driver}.{n}")
+        elif any(b in _NIC_BASES for b in t.ancestors(driver)):
+            self.nic_count[driver] = self.nic_count.get(driver, 0) + 1
+        if id:
+            self.ids.add(id)
+        self.devs[dev.key] = dev
+        return dev.key, ""
+
+    def _v4_admission(self, cls: str, dev: PciDev, cold: bool) -> None:
+        """v4: get_address_space refused cold plugs with exit(1), warned on hot plugs."""
+        if cold:
+            self.fire(admission.A4_V4.id, dev.driver)
+            raise _DevError(self.m["A4.v4-exit"].format(name=dev.driver), admission.A4_V4.id)
+        if cls == "vfio-legacy":
+            self.fire(admission.A4_V4_HOT.id, dev.driver)
+            self.warnings.append(self.m["A3.v4-hotplug"].format(name=dev.name))
+
+    def _vfio_attach(self, s: Smmu, dev: PciDev, cold: bool) -> None:
+        """set_iommu_device: 'auto' resolution then host checks H0-H11 (§5a)."""
+        if self.host is None or s.idr is None:
+            if cold:
+                s.cold_vfio += 1
+                s.auto_finalised = True
+                if s.auto_mode:
+                    s.idr = None  # resolved from a host the scenario does not describe
+            return
+        if s.auto_mode and not s.auto_finalised:
+            done = idregs.finalise_auto(s.idr, s.props, host_compat.host_idr(self.host))
+            self.fire(idregs.finalise_auto.rule.id, ",".join(done))  # type: ignore[attr-defined]
+        s.auto_finalised = True
+        bad = host_compat.check(self.host, s.idr, self.m, self.b.host_ats_check)
+        if bad is not None:
+            self.fire(bad[0])
+            raise _DevError(self.m["H.prefix"].format(name=dev.name) + bad[1], bad[0])
+        if cold:
+            s.cold_vfio += 1
+
+    # ---------------------------------------------------------------- phase 6
+    def _creation_done(self, cl: cmdline.ParsedCmdline) -> None:
+        for name in self._nics:
+            self.fire(R_NIC.id)
+            self.warnings.append(self.m["Q.nic-no-peer"].format(name=name))
+        for i, (gdrv, gprop, gval, _) in enumerate(cl.globals):
+            if i in self.globals_used:
+                continue
+            if gdrv not in self.types or not self.types.is_a(gdrv, "device"):
+                self.warnings.append(self.m["Q.global-badclass"].format(driver=gdrv,
+                                                                        prop=gprop))
+            elif not self.types.is_a(gdrv, TYPE_PCI_DEVICE):
+                self.warnings.append(self.m["Q.global-unused"].format(
+                    driver=gdrv, prop=gprop, value=gval))
+        for s in reversed(self.smmus):  # notifier list: last registered runs first
+            if s.accel and s.auto_mode and not s.auto_finalised:
+                raise _Exit(self._fmt((preconditions.P15.id, "P15", {})), preconditions.P15.id)
+            if s.accel and self.b.cmdqv and s.props.get("cmdqv") == "on" and not s.cold_vfio:
+                raise _Exit(self._fmt((preconditions.P16.id, "P16", {})), preconditions.P16.id)
+        for d in self.devs.values():
+            smmu, _ = asr.iommu_for(d.bus)
+            if smmu is not None and smmu.accel and admission.TABLE[admission.classify(
+                    self.types, d.driver, d.iommufd)][1] is not None:
+                self.fire(admission.A4_ESCAPE.id, d.key)
+                raise _Exit(None, admission.A4_ESCAPE.id, code=None)
+
+    # ---------------------------------------------------------------- phase 7
+    def event(self, ev: Event) -> EventResult:
+        a = ev.arguments
+        if ev.op == "device_add":
+            driver = str(a.get("driver", ""))
+            id = a.get("id")
+            props = {k: _qmp_str(v) for k, v in a.items() if k not in ("driver", "id")}
+            self._cur_opt = driver
+            self.warnings_before = len(self.warnings)
+            try:
+                key, _ = self.add_device(driver, props, None if id is None else str(id),
+                                         cold=False)
+            except _DevError as e:
+                return EventResult("device_add", id, False, e.cls, e.text,
+                                   RULES[e.rule].row)
+            return EventResult("device_add", id, True, rule=self._as_of(key)[0].rule)
+        did = str(a.get("id"))
+        dev = self.devs.get(did)
+        smmu = next((s for s in self.smmus if s.id == did), None)
+        if smmu is not None:
+            self.fire(R_HOTPLUG.id)
+            return EventResult("device_del", did, False, "GenericError",
+                               self.m["P5"].format(driver=TYPE_ARM_SMMUV3), "P5")
+        if dev is None or dev.id is None:
+            return EventResult("device_del", did, False, "DeviceNotFound",
+                               self.m["Q.dev-not-found-qmp"].format(id=did), "F")
+        if not dev.bus.hotpluggable:
+            return EventResult("device_del", did, False, "GenericError",
+                               self.m["Q.no-hotplug-bus"].format(bus=dev.bus.name), "P5")
+        self.fire(R_UNPLUG.id, did)
+        if dev.cold:
+            if dev.pending_unplug:
+                return EventResult("device_del", did, False, "GenericError", None, "F")
+            dev.pending_unplug = True
+        else:
+            del self.devs[did]
+            self.ids.discard(did)
+        return EventResult("device_del", did, True, rule="F")
+
+    # ---------------------------------------------------------------- results
+    def _as_of(self, key: str) -> tuple[DevicePrediction, str]:
+        d = self.devs[key]
+        smmu, why = asr.iommu_for(d.bus)
+        if smmu is None:
+            return DevicePrediction("system", None, RULES[why].row), why
+        sid = smmu.id or smmu.key
+        if not smmu.accel:
+            return DevicePrediction("iommu", sid, "AS1"), asr.AS1.id
+        if admission.classify(self.types, d.driver, d.iommufd) == "vfio":
+            if self.b.vfio_as == "system":
+                return DevicePrediction("system", sid, "AS4"), asr.AS4_V4.id
+            return DevicePrediction("accel-sysmem", sid, "AS4"), asr.AS4.id
+        return DevicePrediction("iommu", sid, "AS3"), asr.AS3.id
+
+    def devices(self) -> dict[str, DevicePrediction] | None:
+        if self.virtio_iommu:
+            return None
+        out: dict[str, DevicePrediction] = {}
+        for k in self.devs:
+            out[k], _ = self._as_of(k)
+        return out
+
+    def smmu_predictions(self) -> dict[str, SmmuPrediction]:
+        schema = SCHEMAS[self.b.props]
+        out: dict[str, SmmuPrediction] = {}
+        for s in self.smmus:
+            props = {n: qom_value(spec, s.props.get(n)) for n, spec in schema.items()
+                     if spec.kind != "link"}
+            props["smmu_per_bus"] = s.per_bus
+            if "msi-gpa" in props:
+                props["msi-gpa"] = s.msi_gpa
+            out[s.id or s.key] = SmmuPrediction(
+                idr=None if s.idr is None else dict(s.idr),
+                msi_gpa=s.msi_gpa if "msi-gpa" in schema else None,
+                properties=props, base=s.base)
+        return out
+
+
+def _valid(prop: str) -> str:
+    from .messages import VIRT_VALID
+    return VIRT_VALID[prop]
+
+
+def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | None = None,
+            profile: str = "qemu-11.1", types: TypeHierarchy | None = None) -> Prediction:
+    """What QEMU does with ``argv`` (without the binary) and then ``events``.
+
+    Raises :class:`~reference_model.cmdline.CmdlineError` for a command line the model
+    does not cover (e.g. another machine type), and
+    :class:`~reference_model.profiles.ProfileError` for an unknown profile.
+    """
+    prof = resolve(profile)
+    run = _Run(prof, types if types is not None else TypeHierarchy.builtin(), host)
+    try:
+        _start(run, argv)
+    except _Exit as e:
+        if e.rule not in {f.rule for f in run.rules}:
+            run.fire(e.rule, e.detail)
+        return Prediction("exits", e.code, e.text, run.warnings, None, None, None, run.rules,
+                          prof.name)
+    results = [run.event(ev) for ev in events] if events else None
+    return Prediction("starts", 0, None, run.warnings, run.devices(), run.smmu_predictions(),
+                      results, run.rules, prof.name)
+
+
+def _start(run: _Run, argv: Sequence[str]) -> None:
+    """Phases 1-6, remembering the current -device text for warnings."""
+    try:
+        cl = cmdline.parse(tuple(argv))
+    except CmdlineError as e:
+        if e.qemu_text is None:
+            raise
+        raise _Exit(e.qemu_text, R_OPT.id) from None
+    run.cl = cl
+    run.cl_iommufds = {o.get("id", "") for o in cl.objects if o.get("qom-type") == "iommufd"}
+    run._machine(cl)
+    run._accel(cl)
+    try:
+        run._board(cl)
+    except _DevError as e:
+        raise _Exit(e.text, e.rule) from None
+    for d in cl.devices:
+        run._cur_opt = d.optstring
+        try:
+            run.add_device(d.driver, d.props, d.id, cold=True, opt=d)
+        except _DevError as e:
+            raise _Exit(d.location + e.text, e.rule) from None
+    run._creation_done(cl)

@@ -1,0 +1,67 @@
+"""The machine the engine builds while it replays QEMU's start-up: buses, PCI devices,
+SMMUs, interrupt controller.  Plain mutable records with ``__slots__`` (cheap to
+create: the model builds one machine per prediction).
+
+Buses are named as QEMU names them: ``pcie.0`` for the host bridge's root bus, and a
+bridge's or pxb's secondary bus takes the device's ``id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Smmu:
+    """One arm-smmuv3 (user-created, or the legacy ``iommu=smmuv3`` one, id ``legacy``)."""
+
+    __slots__ = ("accel", "auto_finalised", "auto_mode", "base", "bus", "cold_vfio", "id",
+                 "idr", "key", "msi_gpa", "per_bus", "props", "spec_values")
+
+    def __init__(self, key: str, id: str | None, props: dict[str, Any]) -> None:
+        self.key = key
+        self.id = id
+        self.props = props  # typed values by property name (after parsing)
+        self.accel: bool = bool(props.get("accel"))
+        self.bus: Bus | None = None
+        self.per_bus = False
+        self.idr: dict[str, int] | None = None
+        self.msi_gpa: int = int(props.get("msi-gpa", 0) or 0)
+        self.base: int | None = None
+        self.auto_mode = False
+        self.auto_finalised = False
+        self.cold_vfio = 0
+        self.spec_values: dict[str, Any] = {}
+
+
+class Bus:
+    __slots__ = ("bypass", "hotpluggable", "is_root", "name", "parent", "pxb", "smmu")
+
+    def __init__(self, name: str, parent: Bus | None, is_root: bool, hotpluggable: bool,
+                 pxb: bool = False, bypass: bool = False) -> None:
+        self.name = name
+        self.parent = parent  # the bus the owning bridge/pxb sits on
+        self.is_root = is_root
+        self.hotpluggable = hotpluggable
+        self.pxb = pxb
+        self.bypass = bypass
+        self.smmu: Smmu | None = None
+
+    def root(self) -> Bus:
+        b = self
+        while not b.is_root and b.parent is not None:
+            b = b.parent
+        return b
+
+
+class PciDev:
+    __slots__ = ("bus", "cold", "driver", "id", "iommufd", "key", "name", "pending_unplug")
+
+    def __init__(self, key: str, id: str | None, driver: str, bus: Bus, cold: bool) -> None:
+        self.key = key
+        self.id = id
+        self.driver = driver
+        self.bus = bus
+        self.cold = cold
+        self.iommufd = False
+        self.name = ""  # vfio: the host device name
+        self.pending_unplug = False

@@ -1,0 +1,122 @@
+"""§1 preconditions P1-P16 and the §2a validation, one function per QEMU phase.
+
+Each function returns ``None`` when the device passes, or ``(rule id, message id,
+format arguments)`` for the first check that fails: the order *inside* a function is
+QEMU's order inside that phase, and the engine calls the phases in QEMU's order
+(pre_plug -> realize -> plug -> machine-done), which is what makes P1 win over every
+realize-time check (P1a, TCG✔).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..profiles import Behaviour
+from . import register
+
+Failure = tuple[str, str, dict[str, Any]] | None
+
+P1 = register("P1.kvm-irqchip", "P1", "v6", doc="accel=on needs KVM with in-kernel irqchip")
+P3 = register("P3.incompatible-iommu", "P3", "10.2", doc="legacy/virtio IOMMU already present")
+P3_CRASH = register("P3.P1-double-error", "P3", "11.1",
+                    doc="P3 and P1 both set errp in pre_plug: QEMU 11.1.3 asserts "
+                        "(error_setv: *errp == NULL), TCG✔; the model predicts P3")
+P3V = register("P3.virtio-multi", "P3", "10.2",
+               doc="virtio-iommu-pci with iommu=smmuv3: 'does not support multiple IOMMUs'")
+P6 = register("P6.no-primary-bus", "P6", "10.2", doc="no primary-bus")
+P7 = register("P7.not-root-bus", "P7", "10.2", doc="primary-bus is not a root bus")
+P8 = register("P8.bus-taken", "P8", "10.2", doc="an IOMMU is already attached to the bus")
+P9 = register("P9.bypass", "P9", "10.2", doc="primary bus bypasses the IOMMU")
+P10A = register("P10.accel-dt", "P10", "v4", predicted=True, doc="accel=on in DT mode")
+P10W = register("P10.dt-warning", "P10", "10.2", doc="non-pcie.0 SMMU in DT mode warns")
+P11 = register("P11.stage", "P11", "v8", doc="accel=on needs stage 1")
+P14 = register("P14.only-migratable", "P14", "v7", predicted=True,
+               doc="accel=on adds a migration blocker; --only-migratable refuses it")
+P15 = register("P15.auto-needs-vfio", "P15", "11.1", predicted=True,
+               doc="'auto' properties and no cold-plugged VFIO device: exit at machine-done")
+P16 = register("P16.cmdqv-needs-vfio", "P16", "11.1", predicted=True,
+               doc="cmdqv=on and no cold-plugged VFIO device")
+VAL = register("2a.validate", "2a", "11.1", doc="smmu_validate_property (realize)")
+VAL_ACCEL = register("2a.validate-accel", "2a", "merged", predicted=True,
+                     doc="accel=on property ranges (merged: oas 44/48, ssidsize 0..20)")
+
+
+def pre_plug(b: Behaviour, accel: bool, legacy: bool, virtio_iommu: bool, kvm: bool,
+             irqchip: bool, stage: Any, is_legacy_dev: bool) -> Failure:
+    """virt_machine_device_pre_plug_cb, SMMUv3 branch."""
+    if not is_legacy_dev and (legacy or virtio_iommu):
+        return P3.id, "P3", {"what": "iommu=smmuv3" if legacy else "virtio-iommu"}
+    if accel and b.kvm_check and not (kvm and irqchip):
+        return P1.id, "P1", {}
+    if accel and b.stage_check == "pre_plug" and stage not in (None, "1"):
+        return P11.id, "P11", {}
+    return None
+
+
+#: non-accel checks in 11.1.3 order (TCG✔): (property, bad-value test, message id)
+_NONACCEL_11 = (
+    ("ril", lambda v: v == "off", "V.ril"),
+    ("ats", lambda v: v == "on", "V.ats"),
+    ("oas", lambda v: v == "48", "V.oas"),
+    ("ssidsize", lambda v: v not in ("auto", "0"), "V.ssidsize"),
+    ("cmdqv", lambda v: v == "on", "V.cmdqv"),
+)
+_NONACCEL_MERGED = (
+    ("ril", lambda v: v is False, "V.ril"),
+    ("ats", lambda v: v is True, "V.ats"),
+    ("oas", lambda v: v != 44, "V.oas"),
+    ("ssidsize", lambda v: v != 0, "V.ssidsize"),
+    ("pasid", lambda v: v is True, "V.ssidsize"),
+)
+
+
+def validate(b: Behaviour, p: dict[str, Any], only_migratable: bool) -> Failure:
+    """smmu_validate_property, then the accel migration blocker (realize)."""
+    accel = bool(p.get("accel"))
+    if b.props == "11.1":
+        if p["oas"] not in ("auto", "44", "48"):
+            return VAL.id, "V.oas-range", {}
+        table = _NONACCEL_11
+    else:
+        table = _NONACCEL_MERGED
+    if not accel:
+        for prop, bad, mid in table:
+            if prop in p and bad(p[prop]):
+                return VAL.id, mid, {}
+        return None
+    if b.stage_check == "realize" and p.get("stage") not in (None, "1"):
+        return P11.id, "P11", {}
+    if b.props != "11.1":
+        if p["oas"] not in (44, 48):
+            return VAL_ACCEL.id, "V.accel-oas", {}
+        if "ssidsize" in p and p["ssidsize"] > 20:
+            return VAL_ACCEL.id, "V.accel-ssidsize", {"max": 20}
+    if only_migratable and b.migration_blocker:
+        return P14.id, "P14.only-migratable", {}
+    return None
+
+
+def realize_bus(primary: Any, is_root: bool, taken: bool) -> Failure:
+    """smmu_base_realize: primary-bus checks."""
+    if primary is None:
+        return P6.id, "P6", {}
+    if not is_root:
+        return P7.id, "P7", {}
+    if taken:
+        return P8.id, "P8", {}
+    return None
+
+
+def plug(b: Behaviour, accel: bool, stage: Any, bypass: bool, dt_mode: bool,
+         on_pcie0: bool) -> tuple[Failure, str | None]:
+    """virt_machine_device_plug_cb: (failure, warning message id)."""
+    if bypass:
+        return (P9.id, "P9", {}), None
+    if accel and b.stage_check == "plug" and stage not in (None, "1"):
+        return (P11.id, "P11", {}), None
+    if dt_mode:
+        if accel:
+            return (P10A.id, "P10.accel", {}), None
+        if not on_pcie0:
+            return None, "P10.warn"
+    return None, None
