@@ -121,7 +121,14 @@ class Runner:
         why = self.host.unavailable_reason()
         if why:
             return why
+        # a host that runs QEMU elsewhere (the nested tier's L1) answers for itself
+        host_missing = getattr(self.host, "missing_requirement", None)
         for req in s.requires:
+            if host_missing is not None:
+                why = host_missing(req)
+                if why:
+                    return f"requires {req}: {why}"
+                continue
             check, reason = REQUIREMENT_CHECKS.get(req, (lambda: False, f"unknown '{req}'"))
             if not check():
                 return f"requires {req}: {reason}"

@@ -14,3 +14,7 @@ QEMU with TCG, :mod:`conformance.nested.machine`) runs L1, an arm64 Linux with K
 
 The images L1 boots come from the :mod:`images` package (``python -m images build``).
 """
+
+from conformance.nested.host import NestedHost, make_host
+
+__all__ = ["NestedHost", "make_host"]
