@@ -40,13 +40,34 @@ SUITES = ("trixie", "trixie-backports")
 MIRROR = "http://deb.debian.org/debian"
 # Top-level packages (the closure comes from apt).  ipxe-qemu carries efi-*.rom for NICs,
 # qemu-efi-aarch64 the UEFI firmware the nested tier's L0 boots.
-PACKAGES = {
+#
+# Every package that ships QEMU *modules* is included too.  QEMU always searches its
+# compiled-in module directory (/usr/lib/<triplet>/qemu) after $QEMU_MODULE_DIR; on a host
+# where another QEMU (e.g. Debian 12's 7.2) is installed there, a module missing from our
+# prefix is taken from that foreign build, refused ("Only modules from the same build can
+# be loaded") and then QEMU 11.1.3 aborts in module_load_dso (`qom-list-types` loads all
+# QOM modules, so it always hits this).  With the complete module set in our prefix the
+# foreign directory is never reached.
+# (An arm64 install only runs inside the nested tier's L1, where no foreign QEMU exists,
+# so it takes the base set.)
+PACKAGES: dict[str, str | None] = {
     "qemu-system-arm": QEMU_VERSION,
     "qemu-system-common": QEMU_VERSION,
     "qemu-system-data": QEMU_VERSION,
     "ipxe-qemu": None,
     "qemu-efi-aarch64": None,
 }
+MODULE_PACKAGES: dict[str, str | None] = {
+    "qemu-system-modules-opengl": QEMU_VERSION,
+    "qemu-system-modules-spice": QEMU_VERSION,
+    "qemu-system-gui": QEMU_VERSION,
+    "qemu-block-extra": QEMU_VERSION,
+}
+
+
+def packages_for(arch: str) -> dict[str, str | None]:
+    """The top-level packages to install for ``arch`` (see MODULE_PACKAGES)."""
+    return {**PACKAGES, **MODULE_PACKAGES} if arch == "amd64" else dict(PACKAGES)
 TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 LOADERS = {"amd64": "ld-linux-x86-64.so.2", "arm64": "ld-linux-aarch64.so.1"}
 
@@ -219,7 +240,8 @@ class Install:
             m = json.loads(self.manifest.read_text())
         except ValueError:
             return False
-        return bool(m.get("version") == QEMU_VERSION and m.get("packages") == sorted(PACKAGES))
+        return bool(m.get("version") == QEMU_VERSION
+                    and m.get("packages") == sorted(packages_for(self.arch)))
 
 
 def install_for(arch: str = "amd64", root: Path | None = None) -> Install:
@@ -246,7 +268,7 @@ def provision(arch: str = "amd64", root: Path | None = None, force: bool = False
     say(f"apt-get update ({arch}, private config in {apt.base})")
     apt.update()
     say("downloading qemu-system-arm and its closure")
-    debs = apt.download(PACKAGES)
+    debs = apt.download(packages_for(arch))
     tmp = inst.base / "root.new"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -259,7 +281,7 @@ def provision(arch: str = "amd64", root: Path | None = None, force: bool = False
     version = check_version(inst.launcher) if arch == "amd64" else "(not runnable here)"
     inst.manifest.write_text(json.dumps({
         "version": QEMU_VERSION,
-        "packages": sorted(PACKAGES),
+        "packages": sorted(packages_for(arch)),
         "debs": {d.name: sha256(d) for d in debs},
         "launcher": str(inst.launcher),
         "version_text": version,
