@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep argv, stderr, QMP transcript and verdict per scenario here")
     p.add_argument("--timeout", type=float, default=20.0,
                    help="seconds per QMP command before QEMU counts as hung (default: 20)")
+    # CI front ends (conformance/report_tap.py, report_html.py, cmd_bisect.py)
+    p.add_argument("--tap", action="store_true",
+                   help="print TAP 13 (for meson test, protocol 'tap') instead of text")
+    p.add_argument("--html", metavar="DIR", help="also write a static HTML report into DIR")
+    p.add_argument("--bisect", action="store_true",
+                   help="exit 0/1/125 for `git bisect run` (see the bisect-run command)")
     p.add_argument("qemu_args", nargs=argparse.REMAINDER,
                    help="after '--': an ad-hoc QEMU command line to run as one scenario")
 
@@ -76,8 +82,15 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
     opts = RunOptions(profile=a.profile, log_root=Path(a.log_dir) if a.log_dir else None,
                       command_timeout=a.timeout)
 
+    tap = None
+    if a.tap:
+        from conformance.report_tap import TapWriter
+        tap = TapWriter(sys.stdout, total=sum(len(x) for x in scenarios_for.values()))
+
     def show(v: Verdict) -> None:
-        if not a.json:
+        if tap is not None:
+            tap.add(v)
+        elif not a.json:
             print(v.headline(), flush=True)
             if v.status not in ("pass", "skipped", "expected-nonconformance"):
                 print(details(v), flush=True)
@@ -115,11 +128,23 @@ def run(a: argparse.Namespace) -> int:
         if a.json:
             json.dump([v.to_dict() for v in verdicts], sys.stdout, indent=2)
             print()
-        else:
+        elif not a.tap:
             print(summary(verdicts))
         sys.stdout.flush()
+        if a.html:
+            from conformance.report_html import ReportError, write_report
+            try:
+                page = write_report(a.html, verdicts)
+            except ReportError as e:
+                raise UsageError(str(e)) from None
+            print(f"HTML report: {page}", file=sys.stderr)
     except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    if a.bisect:
+        from conformance.cmd_bisect import decide
+        code, why = decide(verdicts)
+        print(f"bisect: exit {code} ({why})", file=sys.stderr)
+        return code
     ran = [v for v in verdicts if v.status != "skipped"]
     return 1 if any(v.failed for v in ran) else 0
