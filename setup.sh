@@ -12,3 +12,17 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 .venv/bin/python -m conformance provision
+
+# --- CI front ends (tests/ecosystem/, owner: ecosystem) -------------------------------
+# Debian 12's own QEMU 7.2 (/usr/bin/qemu-system-aarch64) is the second build of the
+# fingerprint/diff/bisect tests; chromium renders the HTML report for the screenshot
+# test.  apt runs only when a package is missing, and needs root (or sudo).
+missing=()
+[ -x /usr/bin/qemu-system-aarch64 ] || missing+=(qemu-system-arm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup.sh: installing ${missing[*]} with apt-get" >&2
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
