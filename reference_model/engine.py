@@ -104,6 +104,34 @@ def _qmp_str(v: Any) -> str:
     return str(v)
 
 
+class _Traits:
+    """What the rules need to know about one QOM type, computed once per hierarchy."""
+
+    __slots__ = ("bridge", "hot_bridge", "nic", "pci", "pxb", "smmu", "valid", "virtio_iommu")
+
+    def __init__(self, t: TypeHierarchy, driver: str) -> None:
+        self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
+        anc = t.ancestors(driver)
+        self.smmu = TYPE_ARM_SMMUV3 in anc
+        self.pci = TYPE_PCI_DEVICE in anc
+        self.virtio_iommu = TYPE_VIRTIO_IOMMU_PCI in anc
+        self.pxb = _PXB_PCIE in anc
+        self.bridge = _BRIDGE in anc or self.pxb
+        self.hot_bridge = not self.pxb and any(h in anc for h in _HOTPLUG_BRIDGES)
+        self.nic = not _NIC_BASES.isdisjoint(anc)
+
+
+_TRAITS: dict[tuple[int, str], _Traits] = {}
+
+
+def _traits(t: TypeHierarchy, driver: str) -> _Traits:
+    k = (id(t), driver)
+    tr = _TRAITS.get(k)
+    if tr is None:
+        tr = _TRAITS[k] = _Traits(t, driver)
+    return tr
+
+
 class _Run:
     """One prediction: the machine state plus what has been predicted so far."""
 
@@ -221,8 +249,7 @@ class _Run:
             gic_major = int(gic)
         ctrl = msi.controller(gic_major, mp.get("msi", "auto"), mp.get("its", True))
         if ctrl is None:
-            raise CmdlineError(f"-M gic-version={gic},msi={mp.get('msi')}: combination "
-                               "not modelled")
+            raise _Exit(msi.GICV2_ITS, R_MACHINE.id)
         self.msi_ctrl = ctrl
         acpi = mp.get("acpi", "auto")
         firmware = cl.bios is not None or cl.pflash
@@ -310,12 +337,12 @@ class _Run:
     def add_device(self, driver: str, props: Mapping[str, str], id: str | None, cold: bool,
                    opt: DeviceOpt | None = None) -> tuple[str, str]:
         """qdev_device_add for one device; returns (key, deciding rule) or raises."""
-        t = self.types
-        if driver not in t or t.is_abstract(driver) or not t.is_a(driver, "device"):
-            raise _DevError(self.m["Q.no-model"].format(driver=driver), self.fire(R_QDEV.id)
-                            and R_QDEV.id)
-        is_smmu = t.is_a(driver, TYPE_ARM_SMMUV3)
-        is_pci = t.is_a(driver, TYPE_PCI_DEVICE)
+        tr = _traits(self.types, driver)
+        if not tr.valid:
+            self.fire(R_QDEV.id)
+            raise _DevError(self.m["Q.no-model"].format(driver=driver), R_QDEV.id)
+        is_smmu = tr.smmu
+        is_pci = tr.pci
         if not is_smmu and not is_pci:
             raise CmdlineError(f"-device {driver}: only PCI devices and arm-smmuv3 are "
                                "modelled")
@@ -400,17 +427,19 @@ class _Run:
     def _add_pci(self, driver: str, props: Mapping[str, str], id: str | None, bus: Bus,
                  cold: bool) -> tuple[str, str]:
         t = self.types
-        self._new_object_props(driver, None)
+        tr = _traits(t, driver)
+        if self.cl.globals:
+            self._new_object_props(driver, None)
         iommufd = props.get("iommufd")
         if iommufd is not None and iommufd not in self.cl_iommufds:
             raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
-        if t.is_a(driver, TYPE_VIRTIO_IOMMU_PCI):
+        if tr.virtio_iommu:
             if self.legacy:
                 self.fire(preconditions.P3V.id)
                 raise _DevError(self.m["P3.virtio-multi"], preconditions.P3V.id)
             self.virtio_iommu = True
         bypass = False
-        if t.is_a(driver, _PXB_PCIE) and "bypass_iommu" in props:
+        if tr.pxb and "bypass_iommu" in props:
             try:
                 bypass = cmdline.parse_bool("bypass_iommu", props["bypass_iommu"])
             except ValueError as e:
@@ -432,18 +461,14 @@ class _Run:
                     raise _DevError(self.m[mid], rid)
             elif cls == "vfio":
                 self._vfio_attach(smmu, dev, cold)
-        if t.is_a(driver, _BRIDGE) or t.is_a(driver, _PXB_PCIE):
+        if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
-            is_pxb = t.is_a(driver, _PXB_PCIE)
-            hot = not is_pxb and any(t.is_a(driver, h) for h in _HOTPLUG_BRIDGES)
-            self.buses[name] = Bus(name, bus, is_pxb, hot, pxb=is_pxb, bypass=bypass)
-        if cold and "netdev" not in props and any(
-                b in _NIC_BASES for b in t.ancestors(driver)):
+            self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, pxb=tr.pxb, bypass=bypass)
+        if tr.nic:
             n = self.nic_count.get(driver, 0)
             self.nic_count[driver] = n + 1
-            self._nics.append(id or f"{driver}.{n}")
-        elif any(b in _NIC_BASES for b in t.ancestors(driver)):
-            self.nic_count[driver] = self.nic_count.get(driver, 0) + 1
+            if cold and "netdev" not in props:
+                self._nics.append(id or f"{driver}.{n}")
         if id:
             self.ids.add(id)
         self.devs[dev.key] = dev
