@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reference_model import predict  # noqa: E402
-from reference_model.cmdline import split_opts  # noqa: E402
-from reference_model.rules.properties import parse_value  # noqa: E402
-from reference_model.scenario import Event  # noqa: E402
+from reference_model import predict
+from reference_model.cmdline import split_opts
+from reference_model.rules.properties import parse_value
+from reference_model.scenario import Event
 
 _SMMU_PROPS = {
     "accel": ["on", "off"], "ats": ["on", "off", "auto"], "ril": ["on", "off", "auto"],
