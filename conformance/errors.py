@@ -20,13 +20,19 @@ class BinaryError(HarnessError):
 class QemuDied(HarnessError):
     """QEMU exited (or was killed) while the harness was talking to it."""
 
-    def __init__(self, msg: str, status: object | None = None) -> None:
+    def __init__(self, msg: str, status: object | None = None, where: str = "") -> None:
         super().__init__(msg)
         self.status = status
+        #: when it happened, for verdict reasons ("during 'device_add'")
+        self.where = where or "during the QMP session"
 
 
 class QmpTimeout(HarnessError):
-    """QEMU did not answer a QMP command (or never opened QMP) in time: a hang."""
+    """QEMU did not answer a QMP command (or never greeted) in time: a hang."""
+
+
+class ScenarioTimeout(QmpTimeout):
+    """The whole scenario (start, events, observation, quit) exceeded its time budget."""
 
 
 class QmpLost(HarnessError):
@@ -35,3 +41,8 @@ class QmpLost(HarnessError):
 
 class QmpStartupFailed(HarnessError):
     """QMP could not be reached at all (socket never appeared, connection refused)."""
+
+
+class HostError(HarnessError):
+    """The host failed the harness: cannot create the temporary folder (disk full,
+    read-only ``$TMPDIR``), cannot fork, cannot open a file."""

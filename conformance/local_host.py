@@ -6,10 +6,25 @@ as a listening UNIX socket (``-qmp unix:PATH,server=on,wait=off``): QEMU creates
 parsing its options, so the harness can connect as soon as the path exists, and a QEMU
 that fails during machine creation simply exits, without waiting for a client.
 
-Clean-up is unconditional: :meth:`LocalProcess.terminate` sends SIGTERM, then SIGKILL
-after a grace period, reaps the child and removes the directory, whatever state QEMU
-is in.  As a last line of defence, processes still alive when the interpreter exits are
-killed by an ``atexit`` hook, so an interrupted run leaves nothing behind.
+Clean-up is unconditional, in layers (docs/reliability.md):
+
+1. :meth:`LocalProcess.terminate` sends SIGTERM, then SIGKILL after a grace period (at
+   once if QEMU is stopped, e.g. by SIGSTOP: a stopped process cannot act on SIGTERM),
+   reaps the child and removes the directory, whatever state QEMU is in; if the
+   awaiting task is cancelled half-way, it kills synchronously before re-raising.
+2. Processes still alive when the interpreter exits (Ctrl-C through pytest, an
+   exception escaping an event loop) are killed by an ``atexit`` hook.
+3. QEMU is started with ``PR_SET_PDEATHSIG`` = SIGKILL: if the harness process itself
+   dies without running any Python (SIGKILL, OOM killer, a pytest-xdist worker crash),
+   the kernel kills its QEMUs.  The launcher execs QEMU, so the setting reaches it.
+4. Temporary directories are named ``smmuv3-conf-<harness pid>-*``;
+   :func:`sweep_stale` removes those whose harness process no longer exists.  It runs
+   when a :class:`LocalHost` is created and at exit, so the survivor of a crashed worker
+   (the pytest-xdist controller, the next run) removes what the dead one left.
+
+:meth:`LocalProcess.stderr_text` reads at most the last :data:`STDERR_READ_LIMIT` bytes:
+a QEMU flooding its stderr (it goes to a file, never a pipe, so QEMU cannot block on it)
+costs the harness bounded memory and time.
 """
 
 from __future__ import annotations
@@ -17,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -25,7 +41,9 @@ import subprocess
 import tempfile
 import weakref
 from pathlib import Path
+from typing import Any
 
+from conformance.errors import HostError
 from conformance.hosts import ExitStatus, QemuHost, QemuProcess, QmpAddress
 
 logger = logging.getLogger(__name__)
@@ -33,7 +51,66 @@ logger.addHandler(logging.NullHandler())
 
 #: arguments the harness adds to every QEMU it starts (before the tier's and scenario's)
 HARNESS_ARGS = ("-S", "-nodefaults", "-display", "none")
+#: temporary directories are ``TMP_PREFIX<harness pid>-<random>``
+TMP_PREFIX = "smmuv3-conf-"
+#: bytes of QEMU's stderr the harness reads (the tail; the head is dropped)
+STDERR_READ_LIMIT = 256 * 1024
 _live: weakref.WeakSet[LocalProcess] = weakref.WeakSet()
+_swept: set[str] = set()
+_PR_SET_PDEATHSIG = 1
+_prctl: Any = None
+with contextlib.suppress(OSError, AttributeError):  # not Linux: layers 1, 2, 4 still hold
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """``preexec_fn``: ask the kernel to SIGKILL this child when the harness dies."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(tmp_root: str | None = None) -> list[str]:
+    """Remove ``smmuv3-conf-<pid>-*`` folders whose harness process is gone.
+
+    Returns the removed paths.  Folders of live harness processes (another pytest-xdist
+    worker, a parallel run) are left alone.
+    """
+    root = Path(tmp_root or tempfile.gettempdir())
+    removed: list[str] = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for d in entries:
+        if not d.name.startswith(TMP_PREFIX):
+            continue
+        owner = d.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not owner.isdigit() or _pid_alive(int(owner)):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(str(d))
+        logger.debug("removed stale %s (harness pid %s is gone)", d, owner)
+    return removed
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter state of ``/proc/PID/stat`` (``T`` stopped, ``Z`` zombie...)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:][:1] or None
 
 
 def _exit_status(returncode: int) -> ExitStatus:
@@ -64,6 +141,10 @@ class LocalProcess(QemuProcess):
     def qmp_ready(self) -> bool:
         return self.qmp.path is not None and os.path.exists(self.qmp.path)
 
+    def stopped(self) -> bool:
+        """True if QEMU is stopped (SIGSTOP/SIGTSTP/ptrace): it cannot answer anything."""
+        return self._proc.returncode is None and process_state(self.pid) in ("T", "t")
+
     @property
     def status(self) -> ExitStatus | None:
         """The exit status once known (``None`` while running)."""
@@ -80,22 +161,40 @@ class LocalProcess(QemuProcess):
         return self._status
 
     def stderr_text(self) -> str:
+        """QEMU's stderr so far: at most its last :data:`STDERR_READ_LIMIT` bytes."""
         if self._stderr_cache is not None:
             return self._stderr_cache
         try:
-            return self._stderr_path.read_text(encoding="utf-8", errors="replace")
+            with open(self._stderr_path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - STDERR_READ_LIMIT))
+                data = f.read(STDERR_READ_LIMIT)
         except OSError:
             return ""
+        text = data.decode("utf-8", errors="replace")
+        if size > STDERR_READ_LIMIT:  # drop the partial first line
+            text = f"[... {size - len(data)} bytes of stderr dropped ...]\n" + \
+                text.split("\n", 1)[-1]
+        return text
 
     async def terminate(self, grace: float = 2.0) -> ExitStatus:
-        if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.send_signal(signal.SIGTERM)
-            if await self.wait(grace) is None:
-                logger.debug("pid %d ignored SIGTERM; sending SIGKILL", self.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    self._proc.kill()
+        try:
+            if self._proc.returncode is None:
+                if self.stopped():
+                    logger.debug("pid %d is stopped; sending SIGKILL", self.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        self._proc.kill()
+                else:
+                    with contextlib.suppress(ProcessLookupError):
+                        self._proc.send_signal(signal.SIGTERM)
+                    if await self.wait(grace) is None:
+                        logger.debug("pid %d ignored SIGTERM; sending SIGKILL", self.pid)
+                        with contextlib.suppress(ProcessLookupError):
+                            self._proc.kill()
                 await self._proc.wait()
+        except BaseException:  # cancelled (Ctrl-C) half-way: finish without the loop
+            self._kill_sync()
+            raise
         status = self.status
         assert status is not None
         self._cleanup()
@@ -110,12 +209,14 @@ class LocalProcess(QemuProcess):
         _live.discard(self)
 
     def _kill_sync(self) -> None:
-        """Last resort at interpreter exit: kill and remove, without an event loop."""
+        """Last resort (cancelled terminate, interpreter exit): kill and remove, without
+        an event loop."""
         if self._proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._proc.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(self._proc.pid, 0)
+                _, st = os.waitpid(self._proc.pid, 0)
+                self._status = _exit_status(os.waitstatus_to_exitcode(st))
         self._cleanup()
 
 
@@ -123,6 +224,8 @@ class LocalProcess(QemuProcess):
 def _kill_leftovers() -> None:
     for p in list(_live):
         p._kill_sync()
+    for root in list(_swept):
+        sweep_stale(root or None)
 
 
 class LocalHost(QemuHost):
@@ -140,6 +243,10 @@ class LocalHost(QemuHost):
         self._accel_args = list(accel_args)
         self._unavailable = unavailable
         self._tmp_root = tmp_root
+        key = tmp_root or ""
+        if key not in _swept:
+            _swept.add(key)
+            sweep_stale(tmp_root)
 
     def tier_args(self) -> list[str]:
         return list(self._accel_args)
@@ -151,7 +258,12 @@ class LocalHost(QemuHost):
         return [*HARNESS_ARGS, "-qmp", f"unix:{qmp_path},server=on,wait=off"]
 
     async def start(self, argv: list[str]) -> LocalProcess:
-        workdir = Path(tempfile.mkdtemp(prefix="smmuv3-conf-", dir=self._tmp_root))
+        try:
+            workdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-",
+                                            dir=self._tmp_root))
+        except OSError as e:
+            raise HostError(f"cannot create a temporary folder in "
+                            f"{self._tmp_root or tempfile.gettempdir()}: {e.strerror}") from None
         qmp_path = workdir / "qmp.sock"
         full = [self.binary, *self.harness_args(str(qmp_path)), *argv]
         try:
@@ -159,7 +271,10 @@ class LocalHost(QemuHost):
                  open(workdir / "stdout.log", "wb") as out:
                 proc = await asyncio.create_subprocess_exec(
                     *full, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    start_new_session=True)
+                    start_new_session=True, preexec_fn=_die_with_parent)
+        except OSError as e:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise HostError(f"cannot start {self.binary}: {e.strerror or e}") from None
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise

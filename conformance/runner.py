@@ -13,35 +13,58 @@ the pytest plugin, the benchmark).  For one scenario, :meth:`Runner.run`:
 4. normalises what it saw (:mod:`conformance.normalise`), asks the reference model for
    its prediction of the *same* argv, and judges (:mod:`conformance.compare`).
 
-A crash or hang of QEMU is a ``nonconformance`` (the model never predicts one); a
-harness or host failure is an ``infra-error``.  QEMU is always terminated and its
-temporary directory removed, whatever happens.  With a log root, each run leaves
-``argv.txt``, ``stderr.log``, ``qmp.jsonl`` and ``verdict.json`` in
-``<log root>/<tier>/<scenario>/``.
+How an abnormal end is classified (:func:`classify_end`, :func:`classify_hang`; the
+rationale is in docs/reliability.md):
+
+* QEMU killed by a signal QEMU raises on itself (SIGABRT from ``assert``/``abort``,
+  SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) -> ``nonconformance`` "QEMU
+  crashed", with the signal and the last stderr line;
+* QEMU killed by a signal only *someone else* sends (SIGKILL: the OOM killer, a user;
+  SIGTERM/SIGINT/SIGHUP, which QEMU turns into "terminating on signal N from pid P")
+  -> ``infra-error``: the build was not tested, ``git bisect run`` must skip it (125);
+* QEMU exiting by itself in the middle of the session -> ``nonconformance``;
+* no QMP answer within ``command_timeout`` (or the scenario over ``scenario_timeout``)
+  -> ``nonconformance`` "QEMU hung", unless the process is *stopped* (state ``T``:
+  SIGSTOP from outside), which is an ``infra-error``;
+* QMP socket lost while QEMU lives, QMP never came up, temp folder or fork failed, a
+  harness bug (any other exception) -> ``infra-error``.
+
+QEMU is always terminated and its temporary directory removed, whatever happens.
+
+**Fault injection.**  ``RunOptions.fault`` is an optional coroutine function called at
+named :class:`Phase` points with a :class:`FaultContext` (the live process and QMP
+session).  ``tests/reliability/`` and ``benchmarks/fault_injection.py`` use it to kill,
+stop, flood or disconnect a *real* QEMU at real points of a scenario.
+
+With a log root, each run leaves ``argv.txt``, ``stderr.log``, ``qmp.jsonl`` and
+``verdict.json`` in ``<log root>/<tier>/<scenario>/``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import os
+import re
 import shlex
+import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.capabilities import Capabilities, probe
 from conformance.compare import judge
-from conformance.errors import HarnessError, QemuDied, QmpTimeout
-from conformance.hosts import QemuHost, QemuProcess
+from conformance.errors import HarnessError, QemuDied, QmpTimeout, ScenarioTimeout
+from conformance.hosts import ExitStatus, QemuHost, QemuProcess
 from conformance.normalise import RawObservation, SmmuReading, normalise
 from conformance.observe import mtree as mtree_mod
 from conformance.observe.properties import read_properties
 from conformance.observe.registers import read_registers
-from conformance.result import Verdict
+from conformance.result import Status, Verdict
 from conformance.session import CommandFailed, QmpSession
 from reference_model.prediction import EventResult, Prediction
 from reference_model.scenario import Scenario
@@ -61,12 +84,78 @@ REQUIREMENT_CHECKS: dict[str, tuple[Callable[[], bool], str]] = {
 }
 
 
+class Phase(enum.StrEnum):
+    """Points of one scenario run where :attr:`RunOptions.fault` is called."""
+
+    STARTED = "started"  # QEMU forked, QMP not connected yet
+    CONNECTED = "connected"  # QMP greeting received
+    EVENT = "event"  # before each device_add/device_del (``FaultContext.index``)
+    OBSERVE = "observe"  # before ``info mtree``
+    READ = "read"  # before each SMMU's register/property reads
+    QUIT = "quit"  # before ``quit``
+
+
+@dataclass
+class FaultContext:
+    """What a fault hook can act on: the real QEMU process and its QMP session."""
+
+    phase: Phase
+    scenario: Scenario
+    proc: QemuProcess
+    session: QmpSession
+    index: int = 0
+
+
+FaultHook = Callable[[Phase, FaultContext], Awaitable[None]]
+
+
 @dataclass
 class RunOptions:
     profile: str = DEFAULT_PROFILE
     log_root: Path | None = None
     startup_timeout: float = 30.0
     command_timeout: float = 20.0
+    #: budget for one whole scenario run (start to quit), then QEMU counts as hung
+    scenario_timeout: float = 120.0
+    #: test hook, see :class:`Phase` (``None`` in production)
+    fault: FaultHook | None = field(default=None, repr=False)
+
+
+#: signals QEMU raises on itself: assert()/abort(), bad memory access, bad instruction
+CRASH_SIGNALS = frozenset({signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE,
+                           signal.SIGILL, signal.SIGTRAP, signal.SIGSYS})
+_TERMINATED_RE = re.compile(r"terminating on signal (\d+)(?: from pid (\d+))?[^\n]*")
+
+
+def externally_terminated(stderr: str) -> str | None:
+    """QEMU's own "terminating on signal N from pid P" line, if it printed one."""
+    found = list(_TERMINATED_RE.finditer(stderr))
+    return found[-1][0].strip() if found else None
+
+
+def classify_end(status: ExitStatus, stderr: str, where: str) -> tuple[Status, str]:
+    """Verdict status and reason for a QEMU that ended while the harness talked to it."""
+    last = (stderr.strip().splitlines() or [""])[-1].strip()
+    tail = f": {last}" if last else ""
+    if status.signal is not None:
+        if status.signal in CRASH_SIGNALS:
+            return "nonconformance", f"QEMU crashed ({status.describe()}) {where}{tail}"
+        return "infra-error", (f"QEMU was {status.describe()} {where}; not a QEMU fault "
+                               "(sent from outside: OOM killer, a user, another process)")
+    ext = externally_terminated(stderr)
+    if ext is not None:
+        return "infra-error", (f"QEMU was terminated from outside {where} ({ext}); "
+                               "not a QEMU fault")
+    return "nonconformance", f"QEMU exited unexpectedly ({status.describe()}) {where}{tail}"
+
+
+def classify_hang(e: QmpTimeout, proc: QemuProcess) -> tuple[Status, str]:
+    """A timeout is QEMU's hang unless the process was stopped from outside."""
+    stopped = getattr(proc, "stopped", None)
+    if stopped is not None and stopped():
+        return "infra-error", (f"QEMU hung: {e}; the process was stopped (SIGSTOP/SIGTSTP "
+                               "from outside), not a QEMU fault")
+    return "nonconformance", f"QEMU hung: {e}"
 
 
 def compose_argv(scenario: Scenario, host: QemuHost) -> list[str]:
@@ -154,6 +243,9 @@ class Runner:
             await self._run(s, v)
         except HarnessError as e:
             v.status, v.reason = "infra-error", str(e)
+        except Exception as e:  # a harness bug: QEMU is reaped, the verdict says so
+            logger.debug("harness error in %s", s.ref, exc_info=True)
+            v.status, v.reason = "infra-error", f"harness error: {type(e).__name__}: {e}"
         finally:
             v.duration_s = round(time.monotonic() - t0, 4)
             self._write_logs(s, v)
@@ -166,22 +258,34 @@ class Runner:
         session = QmpSession(proc, startup_timeout=self.options.startup_timeout,
                              command_timeout=self.options.command_timeout)
         raw: RawObservation | None = None
-        crash: str | None = None
+        failure: tuple[Status, str] | None = None
+        died: QemuDied | None = None
         try:
             try:
-                raw = await self._observe(s, proc, session)
+                async with asyncio.timeout(self.options.scenario_timeout):
+                    raw = await self._observe(s, proc, session)
+            except TimeoutError:
+                failure = classify_hang(ScenarioTimeout(
+                    f"scenario did not finish within {self.options.scenario_timeout:g} s"),
+                    proc)
             except QemuDied as e:
-                crash = f"QEMU crashed: {e}"
+                died = e
             except QmpTimeout as e:
-                crash = f"QEMU hung: {e}"
+                failure = classify_hang(e, proc)
         finally:
             v.qmp_transcript = session.transcript
             await session.close()
             status = await proc.terminate()
             v.stderr_tail = stderr_tail(proc.stderr_text())
             v.exit_code, v.signal = status.code, status.signal
-        if crash is not None or raw is None:
-            v.status, v.reason = "nonconformance", crash or "no observation"
+        if died is not None:
+            st = died.status if isinstance(died.status, ExitStatus) else status
+            failure = classify_end(st, proc.stderr_text(), died.where)
+        if failure is not None and failure[0] == "infra-error":
+            v.status, v.reason = failure
+            return
+        if failure is not None or raw is None:
+            v.status, v.reason = failure or ("nonconformance", "no observation")
             v.observation = Prediction(outcome="exits", exit_code=status.code,
                                        error=stderr_tail(proc.stderr_text(), 5) or None
                                        ).to_dict()
@@ -216,31 +320,51 @@ class Runner:
         v.prediction = pred.to_dict()
         return pred
 
+    async def _fault(self, phase: Phase, s: Scenario, proc: QemuProcess,
+                     session: QmpSession, index: int = 0) -> None:
+        if self.options.fault is not None:
+            await self.options.fault(phase, FaultContext(phase, s, proc, session, index))
+
     async def _observe(self, s: Scenario, proc: QemuProcess,
                        session: QmpSession) -> RawObservation:
+        await self._fault(Phase.STARTED, s, proc, session)
         status = await session.open()
         if status is not None:
-            return RawObservation(started=False, exit=status, stderr=proc.stderr_text())
-        events = await self._play_events(s, session) if s.events else None
+            stderr = proc.stderr_text()
+            if status.signal is not None or externally_terminated(stderr):
+                raise QemuDied(f"QEMU ended ({status.describe()}) before the QMP greeting",
+                               status, where="before the QMP greeting")
+            return RawObservation(started=False, exit=status, stderr=stderr)
+        await self._fault(Phase.CONNECTED, s, proc, session)
+        events = await self._play_events(s, proc, session) if s.events else None
         observe = set(s.observe)
         tree = None
         smmus: dict[str, SmmuReading] = {}
         if observe & {"address_spaces", "idregs", "properties", "msi_gpa"}:
+            await self._fault(Phase.OBSERVE, s, proc, session)
             tree = mtree_mod.parse(await session.hmp("info mtree -o -D"))
-            for w in tree.smmus() if observe & {"idregs", "properties", "msi_gpa"} else []:
+            for i, w in enumerate(tree.smmus() if observe & {"idregs", "properties", "msi_gpa"}
+                                  else []):
+                await self._fault(Phase.READ, s, proc, session, i)
                 r = SmmuReading(base=w.base)
                 if "idregs" in observe:
                     r.idr = await read_registers(session, w.base)
                 if observe & {"properties", "msi_gpa"} and w.owner is not None:
                     r.properties = await read_properties(session, w.owner.qom_path)
                 smmus[w.key] = r
+        await self._fault(Phase.QUIT, s, proc, session)
         exit_status = await session.quit()
+        if exit_status.signal is not None:  # quit must end QEMU cleanly
+            raise QemuDied(f"QEMU ended ({exit_status.describe()}) after 'quit'",
+                           exit_status, where="after 'quit'")
         return RawObservation(started=True, exit=exit_status, stderr=proc.stderr_text(),
                               events=events, mtree=tree, smmus=smmus, observe=s.observe)
 
-    async def _play_events(self, s: Scenario, session: QmpSession) -> list[EventResult]:
+    async def _play_events(self, s: Scenario, proc: QemuProcess,
+                           session: QmpSession) -> list[EventResult]:
         out: list[EventResult] = []
-        for ev in s.events:
+        for i, ev in enumerate(s.events):
+            await self._fault(Phase.EVENT, s, proc, session, i)
             try:
                 await session.command(ev.op, dict(ev.arguments))
                 out.append(EventResult(op=ev.op, id=ev.device_id, ok=True))
@@ -302,3 +426,52 @@ async def run_scenarios(scenarios: Iterable[Scenario], runner: Runner, jobs: int
                 t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return out
+
+
+T = TypeVar("T")
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal (SIGINT, SIGTERM, SIGHUP) after clean-up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, turning SIGINT/SIGTERM/SIGHUP into a clean cancellation.
+
+    The signal cancels ``main``; every ``finally`` on the way (QEMU's ``terminate()``,
+    the temporary folder) runs inside the loop, then :class:`Interrupted` is raised so
+    the CLI can exit ``128 + signum`` without reporting a partial run as a result.
+    """
+    got: list[int] = []
+
+    async def wrapper() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal(signum: int) -> None:
+            got.append(signum)
+            task.cancel()
+
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, on_signal, sig)
+                installed.append(sig)
+            except (ValueError, RuntimeError, NotImplementedError):  # not main thread
+                pass
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if got:
+                raise Interrupted(got[0]) from None
+            raise
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(wrapper())

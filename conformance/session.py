@@ -37,6 +37,9 @@ logger.addHandler(logging.NullHandler())
 STARTUP_TIMEOUT = 30.0
 #: seconds a single QMP command may take
 COMMAND_TIMEOUT = 20.0
+#: seconds to wait for QEMU's exit after the QMP connection broke (a crashing QEMU
+#: closes the socket before the kernel has finished its core dump)
+LOST_GRACE = 3.0
 _POLL = 0.002
 
 
@@ -76,7 +79,8 @@ class QmpSession:
 
         Returns ``None`` once QMP is up, or QEMU's :class:`ExitStatus` if it ended before
         greeting (the "exits" outcome).  Raises :class:`QmpTimeout` if neither happens in
-        ``startup_timeout`` seconds, and :class:`QmpStartupFailed` if the socket refuses.
+        ``startup_timeout`` seconds after the socket appeared, and
+        :class:`QmpStartupFailed` if the socket never appears or keeps refusing.
         """
         deadline = time.monotonic() + self.startup_timeout
         while not self.proc.qmp_ready():
@@ -84,7 +88,8 @@ class QmpSession:
             if status is not None:
                 return status
             if time.monotonic() > deadline:
-                raise QmpTimeout(f"QMP socket did not appear within {self.startup_timeout:g} s")
+                raise QmpStartupFailed(f"QMP socket {self.proc.qmp.for_client()} did not "
+                                       f"appear within {self.startup_timeout:g} s")
         exited = asyncio.ensure_future(self.proc.wait(max(0.0, deadline - time.monotonic())))
         connect: asyncio.Future[None] | None = None
         try:
@@ -140,15 +145,15 @@ class QmpSession:
             status = await self.proc.wait(0.5)
             if status is not None:
                 raise QemuDied(f"QEMU ended ({status.describe()}) during '{name}'",
-                               status) from None
+                               status, where=f"during '{name}'") from None
             raise QmpTimeout(f"QEMU did not answer '{name}' within "
                              f"{self.command_timeout:g} s (hang)") from None
         except (ExecInterruptedError, QMPError, EOFError, OSError) as e:
             self._record("<<<", {"disconnected": type(e).__name__})
-            status = await self.proc.wait(5.0)
+            status = await self.proc.wait(LOST_GRACE)
             if status is not None:
                 raise QemuDied(f"QEMU ended ({status.describe()}) during '{name}'",
-                               status) from None
+                               status, where=f"during '{name}'") from None
             raise QmpLost(f"QMP connection lost during '{name}' "
                           f"({type(e).__name__}) while QEMU is still running") from None
         self._record("<<<", {"return": ret})
