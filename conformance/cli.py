@@ -13,6 +13,8 @@ import argparse
 import importlib
 import sys
 
+from conformance.errors import Interrupted
+
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "provision": ("conformance.provision", "install QEMU 11.1.3 into a private prefix"),
@@ -60,3 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"python -m conformance {name}: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as e:  # SIGINT/SIGTERM/SIGHUP during a run, after clean-up
+        print(f"python -m conformance {name}: {e}; no result reported", file=sys.stderr)
+        return 128 + e.signum

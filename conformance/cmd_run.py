@@ -18,18 +18,24 @@ exactly as a recorded QEMU bug says), 1 otherwise, 2 for usage errors.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from pathlib import Path
 
 from conformance.cli import UsageError
-from conformance.errors import BinaryError
+from conformance.errors import BinaryError, HarnessError
+from conformance.flaky import Flake, find_flaky, run_repeated, summary_line
 from conformance.qemu_binary import choose
 from conformance.report_text import details, summary
 from conformance.result import Verdict
-from conformance.runner import DEFAULT_PROFILE, Runner, RunOptions, run_scenarios
+from conformance.runner import (
+    DEFAULT_PROFILE,
+    Runner,
+    RunOptions,
+    run_interruptible,
+    run_scenarios,
+)
 from conformance.tiers import TIER_HOSTS, host_for
 from reference_model.scenario import OBSERVABLES, Scenario, ScenarioError, select, split_args
 
@@ -57,6 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", metavar="DIR", help="also write a static HTML report into DIR")
     p.add_argument("--bisect", action="store_true",
                    help="exit 0/1/125 for `git bisect run` (see the bisect-run command)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run every scenario N times, fresh QEMU each time, and fail naming "
+                        "any scenario whose verdict changed (flakiness; default: 1)")
     p.add_argument("qemu_args", nargs=argparse.REMAINDER,
                    help="after '--': an ad-hoc QEMU command line to run as one scenario")
 
@@ -95,13 +104,33 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
             if v.status not in ("pass", "skipped", "expected-nonconformance"):
                 print(details(v), flush=True)
 
+    flakes: list[Flake] = []
     for tier, scenarios in scenarios_for.items():
         host = host_for(tier, binary)
         try:
             runner = Runner(host, binary, opts)
-            verdicts += await run_scenarios(scenarios, runner, jobs=a.jobs, on_verdict=show)
+            if host.unavailable_reason() is None and any(tier in s.tiers for s in scenarios):
+                try:  # a QEMU of another target is a usage error, not 90 infra-errors
+                    await runner.capabilities()
+                except BinaryError as e:
+                    raise UsageError(str(e)) from None
+                except HarnessError:
+                    pass  # reported per scenario as infra-error
+            if a.repeat > 1:
+                rounds = await run_repeated(scenarios, runner, a.repeat, jobs=a.jobs,
+                                            on_verdict=show)
+                verdicts += rounds[0]
+                found = find_flaky(rounds)
+                flakes += found
+                print(summary_line(rounds, found), file=sys.stderr)
+                for f in found:
+                    print(f.line(), file=sys.stderr)
+            else:
+                verdicts += await run_scenarios(scenarios, runner, jobs=a.jobs,
+                                                on_verdict=show)
         finally:
             await host.close()
+    a.flakes = flakes
     return verdicts
 
 
@@ -114,6 +143,10 @@ def run(a: argparse.Namespace) -> int:
         raise UsageError("give either --scenario or '-- QEMU ARGS', not both")
     if a.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if a.repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    if not a.timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
     try:
         binary = choose(a.qemu)
     except BinaryError as e:
@@ -124,7 +157,7 @@ def run(a: argparse.Namespace) -> int:
     except ScenarioError as e:
         raise UsageError(str(e)) from None
     try:
-        verdicts = asyncio.run(_main(a, scenarios_for, binary.path))
+        verdicts = run_interruptible(_main(a, scenarios_for, binary.path))
         if a.json:
             json.dump([v.to_dict() for v in verdicts], sys.stdout, indent=2)
             print()
@@ -147,4 +180,4 @@ def run(a: argparse.Namespace) -> int:
         print(f"bisect: exit {code} ({why})", file=sys.stderr)
         return code
     ran = [v for v in verdicts if v.status != "skipped"]
-    return 1 if any(v.failed for v in ran) else 0
+    return 1 if any(v.failed for v in ran) or getattr(a, "flakes", None) else 0

@@ -46,3 +46,17 @@ class QmpStartupFailed(HarnessError):
 class HostError(HarnessError):
     """The host failed the harness: cannot create the temporary folder (disk full,
     read-only ``$TMPDIR``), cannot fork, cannot open a file."""
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal (SIGINT, SIGTERM, SIGHUP), after clean-up.
+
+    Not a :class:`HarnessError`: nothing is reported about QEMU; the CLI exits
+    ``128 + signum``.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum

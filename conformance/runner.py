@@ -58,7 +58,13 @@ from typing import Any, TypeVar
 
 from conformance.capabilities import Capabilities, probe
 from conformance.compare import judge
-from conformance.errors import HarnessError, QemuDied, QmpTimeout, ScenarioTimeout
+from conformance.errors import (
+    HarnessError,
+    Interrupted,
+    QemuDied,
+    QmpTimeout,
+    ScenarioTimeout,
+)
 from conformance.hosts import ExitStatus, QemuHost, QemuProcess
 from conformance.normalise import RawObservation, SmmuReading, normalise
 from conformance.observe import mtree as mtree_mod
@@ -429,14 +435,6 @@ async def run_scenarios(scenarios: Iterable[Scenario], runner: Runner, jobs: int
 
 
 T = TypeVar("T")
-
-
-class Interrupted(Exception):
-    """The run was stopped by a signal (SIGINT, SIGTERM, SIGHUP) after clean-up."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
-        self.signum = signum
 
 
 def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
