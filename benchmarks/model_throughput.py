@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reference_model import predict
-from reference_model.cmdline import split_opts
+from reference_model.cmdline import _device_items, split_opts
 from reference_model.rules.properties import parse_value
 from reference_model.scenario import Event
 
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: Counter[str] = Counter()
     for _ in range(a.rounds):
         split_opts.cache_clear()
+        _device_items.cache_clear()
         parse_value.cache_clear()
         outcomes.clear()
         t0 = time.perf_counter()

@@ -125,7 +125,7 @@ def parse_bool(name: str, value: str) -> bool:
         raise ValueError(f"Parameter '{name}' expects 'on' or 'off'") from None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DeviceOpt:
     """One ``-device`` option."""
 
@@ -174,6 +174,25 @@ def _global(text: str) -> tuple[str, str, str, str]:
     return drv, prop, value, text
 
 
+@lru_cache(maxsize=8192)
+def _device_items(v: str) -> tuple[str, dict[str, str], str | None]:
+    """driver, properties (no driver/id; last repeat wins), id of one -device string.
+
+    The dict is shared between calls with the same string: callers must not mutate it.
+    """
+    props: dict[str, str] = {}
+    driver = ""
+    dev_id: str | None = None
+    for k, val in split_opts(v, "driver"):
+        if k == "driver":
+            driver = val
+        elif k == "id":
+            dev_id = val
+        else:
+            props[k] = val
+    return driver, props, dev_id
+
+
 def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
     """Run QEMU's option loop over ``argv`` (without the binary)."""
     out = ParsedCmdline()
@@ -208,17 +227,7 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
         elif name == "device":
             if v.startswith("{"):
                 raise CmdlineError(f"-device {v}: JSON -device syntax is not modelled")
-            items = split_opts(v, "driver")
-            props: dict[str, str] = {}
-            driver = ""
-            dev_id: str | None = None
-            for k, val in items:
-                if k == "driver":
-                    driver = val
-                elif k == "id":
-                    dev_id = val
-                else:
-                    props[k] = val
+            driver, props, dev_id = _device_items(v)
             loc = f"-device {v}: "
             if dev_id is not None:
                 if not _ID_RE.match(dev_id):
