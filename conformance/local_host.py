@@ -224,7 +224,7 @@ class LocalProcess(QemuProcess):
 def _kill_leftovers() -> None:
     for p in list(_live):
         p._kill_sync()
-    for root in list(_swept):
+    for root in _swept | {""}:
         sweep_stale(root or None)
 
 

@@ -62,6 +62,7 @@ from conformance.errors import (
     HarnessError,
     Interrupted,
     QemuDied,
+    QmpStartupFailed,
     QmpTimeout,
     ScenarioTimeout,
 )
@@ -155,10 +156,14 @@ def classify_end(status: ExitStatus, stderr: str, where: str) -> tuple[Status, s
     return "nonconformance", f"QEMU exited unexpectedly ({status.describe()}) {where}{tail}"
 
 
+def _is_stopped(proc: QemuProcess) -> bool:
+    stopped = getattr(proc, "stopped", None)
+    return bool(stopped is not None and stopped())
+
+
 def classify_hang(e: QmpTimeout, proc: QemuProcess) -> tuple[Status, str]:
     """A timeout is QEMU's hang unless the process was stopped from outside."""
-    stopped = getattr(proc, "stopped", None)
-    if stopped is not None and stopped():
+    if _is_stopped(proc):
         return "infra-error", (f"QEMU hung: {e}; the process was stopped (SIGSTOP/SIGTSTP "
                                "from outside), not a QEMU fault")
     return "nonconformance", f"QEMU hung: {e}"
@@ -278,6 +283,10 @@ class Runner:
                 died = e
             except QmpTimeout as e:
                 failure = classify_hang(e, proc)
+            except QmpStartupFailed as e:
+                failure = ("infra-error", str(e) + (
+                    "; the process was stopped (SIGSTOP/SIGTSTP from outside)"
+                    if _is_stopped(proc) else ""))
         finally:
             v.qmp_transcript = session.transcript
             await session.close()
