@@ -353,15 +353,28 @@ def load_catalogue(paths: Iterable[str | Path] | None = None) -> list[Scenario]:
     return out
 
 
+def resolve_file(path: str) -> Path | None:
+    """``path`` as given, else relative to the shipped catalogue (``preconditions.toml``)."""
+    for p in (Path(path), default_dir() / path):
+        if p.exists():
+            return p
+    return None
+
+
 def select(spec: str) -> list[Scenario]:
-    """``FILE``, ``FILE:NAME`` or ``NAME`` (searched in the shipped catalogue)."""
+    """``FILE``, ``FILE:NAME`` or ``NAME`` (searched in the shipped catalogue).
+
+    ``FILE`` is a path, or a file name of the shipped catalogue (``scenarios/``), so
+    ``preconditions.toml:p1-accel-on-tcg`` works from any directory.
+    """
     path, _, name = spec.partition(":")
-    if Path(path).exists() or path.endswith(".toml"):
-        scenarios = load_catalogue([path])
-    elif not name:
-        scenarios, name = load_catalogue(), path
+    found = resolve_file(path)
+    if found is not None:
+        scenarios = load_catalogue([found])
+    elif path.endswith(".toml") or name:
+        raise ScenarioError(f"{path}: no such scenario file (looked in . and {default_dir()})")
     else:
-        raise ScenarioError(f"{path}: no such scenario file")
+        scenarios, name = load_catalogue(), path
     if not name:
         return scenarios
     chosen = [s for s in scenarios if s.name == name]
