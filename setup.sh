@@ -26,3 +26,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# --- nested KVM tier (images/, owner: nested) ---------------------------------------------
+# The stock L1 image (Debian's arm64 kernel; no build) always; with --iommufd also the
+# iommufd image, whose kernel is cross-built from Debian's linux-source-7.3 (about 10
+# minutes on 2 cores, cached) with Debian's gcc-aarch64-linux-gnu.
+.venv/bin/python -m images build stock
+if [ "${1:-}" = "--iommufd" ]; then
+  kmissing=()
+  for t in aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu flex:flex bison:bison bc:bc \
+           make:make; do
+    command -v "${t%%:*}" >/dev/null 2>&1 || kmissing+=("${t#*:}")
+  done
+  [ -e /usr/include/gelf.h ] || kmissing+=(libelf-dev)
+  [ -e /usr/include/openssl/ssl.h ] || kmissing+=(libssl-dev)
+  if [ ${#kmissing[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "setup.sh: installing ${kmissing[*]} with apt-get (iommufd kernel build)" >&2
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+      "${kmissing[@]}"
+  fi
+  .venv/bin/python -m images build iommufd
+fi

@@ -13,7 +13,8 @@ kernel of our own.  The recipe:
 
 The result is cached under ``images/kernel/<key>/`` where ``key`` hashes the source
 package's sha256, the fragment and the cross compiler's version, so a rebuild with the same
-inputs is a no-op and any change rebuilds.  The host needs Debian's
+inputs is a no-op and any change rebuilds (incrementally: the object folder is kept per
+source version).  The host needs Debian's
 ``gcc-aarch64-linux-gnu flex bison bc libelf-dev libssl-dev make``; a missing tool is a
 one-line error naming the package.
 """
@@ -163,7 +164,15 @@ def build(jobs: int | None = None, log: bool = True) -> KernelBuild:
             shutil.rmtree(src)
         (tmp / "linux-source-7.3").rename(src)
         tmp.rmdir()
-    obj = images_root() / "kernel-build" / key
+    # One object folder per source version: kbuild tracks dependencies per CONFIG_
+    # option (fixdep), so a changed fragment recompiles only what it affects.
+    obj = images_root() / "kernel-build" / deb.version
+    if not obj.exists():
+        old = images_root() / "kernel-build"
+        prior = [d for d in old.glob("*") if d.is_dir()] if old.exists() else []
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        if prior:  # an object folder from an earlier layout: reuse its objects
+            prior[0].rename(obj)
     obj.mkdir(parents=True, exist_ok=True)
     make = ["make", "-C", str(src), f"O={obj}", "ARCH=arm64", f"CROSS_COMPILE={CROSS}"]
 

@@ -180,6 +180,7 @@ class NestedHost(QemuHost):
         self._suspect: str | None = None
         self._counter = 0
         self.boot_seconds: list[float] = []
+        self.closed = False
         self._resolve()
 
     # ------------------------------------------------------------------ setup
@@ -295,6 +296,7 @@ class NestedHost(QemuHost):
             self._slot.release()
 
     async def close(self) -> None:
+        self.closed = True
         if self._current is not None:
             with contextlib.suppress(Exception):
                 await self._current.terminate(1.0)
@@ -302,14 +304,24 @@ class NestedHost(QemuHost):
             await self._l1.shutdown()
 
 
-def make_host(binary: str) -> QemuHost:
+_shared: NestedHost | None = None
+
+
+def make_host(binary: str) -> NestedHost:
     """The ``nested`` tier's host (``conformance.tiers`` looks this up).
 
-    ``binary`` is the harness's QEMU path; the nested tier always runs the arm64 QEMU
-    that the L1 image holds (``/usr/bin/qemu-system-aarch64`` in L1), so it is unused.
+    One host per process, so that every user in a session (the pytest plugin, the
+    nested tests' fixture, ``python -m conformance run``) shares one L1 boot; after
+    :meth:`NestedHost.close` the next call boots a new one.  ``binary`` is the
+    harness's QEMU path; the nested tier always runs the arm64 QEMU that the L1 image
+    holds (``/usr/bin/qemu-system-aarch64`` in L1), so it is unused.  L0/L1 logs go to
+    ``$SMMUV3_NESTED_LOG_DIR/l1-<time>-<pid>/`` when that is set.
     """
+    global _shared
     del binary
-    log_root = os.environ.get("SMMUV3_NESTED_LOG_DIR")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    log_dir = Path(log_root) / f"l1-{stamp}-{os.getpid()}" if log_root else None
-    return NestedHost(log_dir=log_dir)
+    if _shared is None or _shared.closed:
+        log_root = os.environ.get("SMMUV3_NESTED_LOG_DIR")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        log_dir = Path(log_root) / f"l1-{stamp}-{os.getpid()}" if log_root else None
+        _shared = NestedHost(log_dir=log_dir)
+    return _shared

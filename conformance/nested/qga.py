@@ -139,6 +139,8 @@ class QgaClient:
             raise TimeoutError
         try:
             chunk = await asyncio.wait_for(self._reader.read(65536), left)
+        except TimeoutError:  # a subclass of OSError: not a lost connection
+            raise
         except OSError as e:
             raise QgaLost(f"reading from the guest agent failed: {e}") from None
         if not chunk:
