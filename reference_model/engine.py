@@ -51,7 +51,7 @@ R_HOTPLUG = register("P5.hotplug", "P5", "10.2", doc="hotplug rules (bus, device
 R_UNPLUG = register("F.unplug", "F", "11.1",
                     doc="device_del: hot-added under -S goes at once, cold stays pending")
 R_LEGACY = register("2b.legacy-nested", "2b", "11.1",
-                    doc="legacy iommu=smmuv3 gets stage=nested (virt >= 11.0, PRED for older)")
+                    doc="legacy iommu=smmuv3 gets stage=nested (virt >= 9.2; <= 9.1: stage 1)")
 R_VIRTIO = register("F.virtio-iommu", "F", "11.1",
                     doc="a virtio-iommu-pci besides the SMMU: address spaces not modelled")
 
@@ -183,7 +183,9 @@ class _Run:
             raise CmdlineError(f"-M {mtype}: only the virt machine is modelled")
         major, minor = (int(mt.group(1)), int(mt.group(2))) if mt.group(1) else (11, 1)
         self.mtype = f"virt-{major}.{minor}-machine"
-        self.no_nested_smmu = (major, minor) < (11, 0)
+        # hw/arm/virt.c: only virt_machine_9_1_options sets vmc->no_nested_smmu = true
+        # ("9.1 and earlier have only a stage-1 SMMU"); 9.2 and later get stage=nested
+        self.no_nested_smmu = (major, minor) <= (9, 1)
         props = {k: v for k, v in cl.machine.items() if k not in _ACCEL_KEYS}
         vals: dict[str, Any] = {}
         for k in qdict_order(tuple(props)):
