@@ -180,7 +180,9 @@ class NestedHost(QemuHost):
         self._suspect: str | None = None
         self._counter = 0
         self.boot_seconds: list[float] = []
+        self.reboots = 0
         self.closed = False
+        self._boot_failed: str | None = None
         self._resolve()
 
     # ------------------------------------------------------------------ setup
@@ -238,8 +240,14 @@ class NestedHost(QemuHost):
             if self._l1 is None:
                 self._l1 = L1Machine(self._l0.launcher, self._l0.firmware(), self.image.kernel,
                                      self.image.initrd, log_dir=self.log_dir)
+            if self._boot_failed is not None:
+                raise L1Error(f"L1 failed to boot earlier in this session: {self._boot_failed}")
             if not self._l1.running:
-                info = await self._l1.boot(self.boot_timeout)
+                try:
+                    info = await self._l1.boot(self.boot_timeout)
+                except L1Error as e:
+                    self._boot_failed = str(e)
+                    raise
                 self.boot_seconds.append(info.seconds)
                 self._check_caps(info.capabilities)
                 self._suspect = None
@@ -251,8 +259,13 @@ class NestedHost(QemuHost):
                         why = await self._l1.healthy()
                 if why is not None:
                     logger.info("rebooting L1 (%s; after: %s)", why, self._suspect)
-                    info = await self._l1.reboot(self.boot_timeout)
+                    try:
+                        info = await self._l1.reboot(self.boot_timeout)
+                    except L1Error as e:
+                        self._boot_failed = str(e)
+                        raise
                     self.boot_seconds.append(info.seconds)
+                    self.reboots += 1
                 self._suspect = None
             return self._l1
 
