@@ -55,6 +55,12 @@ R_LEGACY = register("2b.legacy-nested", "2b", "11.1",
 R_VIRTIO = register("F.virtio-iommu", "F", "11.1",
                     doc="a virtio-iommu-pci besides the SMMU: address spaces not modelled")
 
+R_DEFBUS = register("F.default-bus", "F", "11.1",
+                    doc="no bus=: the newest PCI root bus (qbus_find_recursive, newest first)")
+R_PXB_ONLY_BRIDGES = register("F.pxb-only-bridges", "F", "11.1",
+                              doc="non-bridge device on a pxb root bus fails at realize")
+R_IDENT = register("2a.identifier-index", "2a", "11.1",
+                   doc="virt overwrites identifier with the SMMU's creation index")
 _VIRT_RE = re.compile(r"^virt(?:-(\d+)\.(\d+))?$")
 _NIC_BASES = frozenset({"e1000e", "e1000-base", "igb", "virtio-net-pci-base", "rtl8139",
                         "vmxnet3", "tulip", "ne2k_pci", "pcnet"})
@@ -107,7 +113,8 @@ def _qmp_str(v: Any) -> str:
 class _Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
-    __slots__ = ("bridge", "hot_bridge", "nic", "pci", "pxb", "smmu", "valid", "virtio_iommu")
+    __slots__ = ("bridge", "hot_bridge", "is_bridge", "nic", "pci", "pxb", "smmu", "valid",
+                 "virtio_iommu")
 
     def __init__(self, t: TypeHierarchy, driver: str) -> None:
         self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
@@ -116,7 +123,8 @@ class _Traits:
         self.pci = TYPE_PCI_DEVICE in anc
         self.virtio_iommu = TYPE_VIRTIO_IOMMU_PCI in anc
         self.pxb = _PXB_PCIE in anc
-        self.bridge = _BRIDGE in anc or self.pxb
+        self.is_bridge = _BRIDGE in anc  # PCIDeviceClass.is_bridge
+        self.bridge = self.is_bridge or self.pxb
         self.hot_bridge = not self.pxb and any(h in anc for h in _HOTPLUG_BRIDGES)
         self.nic = not _NIC_BASES.isdisjoint(anc)
 
@@ -152,6 +160,7 @@ class _Run:
         self.nic_count: dict[str, int] = {}
         self.type_count: dict[str, int] = {}
         self.next_base = 0x0C000000
+        self.smmu_index = 0
         self.globals_used: set[int] = set()
         self.escape = False
         self._nics: list[str] = []
@@ -259,6 +268,7 @@ class _Run:
         pcie0 = Bus("pcie.0", None, True, False, bypass=mp.get("default-bus-bypass-iommu",
                                                                False))
         self.buses["pcie.0"] = pcie0
+        self.default_bus = pcie0
         gp = PciDev("gpex-root", None, "gpex-root", pcie0, True)
         self.devs[gp.key] = gp
         self.type_count["gpex-root"] = 1
@@ -358,7 +368,12 @@ class _Run:
                 raise _DevError(self.m["Q.wrong-bus"].format(driver=driver, bustype="PCIE"),
                                 R_QDEV.id)
         elif is_pci:
-            bus = self.buses["pcie.0"]
+            # qdev_device_add -> qbus_find_recursive(sysbus, NULL, "PCI"): bus_add_child
+            # inserts at the head, so the newest sysbus child with a PCI bus is searched
+            # first and its root bus (never full) wins: the last pxb-pcie's bus, else pcie.0
+            bus = self.default_bus
+            if bus.pxb:
+                self.fire(R_DEFBUS.id, bus.name)
         if not cold:
             if bus is not None and not bus.hotpluggable:
                 self.fire(R_HOTPLUG.id)
@@ -419,6 +434,12 @@ class _Run:
             self.warnings.append(f"-device {self._cur_opt}: {self.m[warn]}")
         pbus.smmu = s
         s.bus = pbus
+        if "identifier" in p:
+            # virt numbers the user-created SMMUs in creation order and overwrites any
+            # user-given identifier (docs/model.md, finding 16; TCG: 7,9 -> 0,1,2)
+            self.fire(R_IDENT.id, str(self.smmu_index))
+            p["identifier"] = self.smmu_index
+        self.smmu_index += 1
         s.base = self.next_base
         self.next_base += 0x20000
         if id:
@@ -450,7 +471,11 @@ class _Run:
         dev.iommufd = iommufd is not None
         dev.name = props.get("host") or props.get("sysfsdev", "").rstrip("/").rpartition(
             "/")[2] or (id or driver)
-        # realize: do_pci_register_device -> supports_address_space (admission)
+        # realize: do_pci_register_device refuses non-bridges on a pxb root bus first
+        if bus.pxb and bus.is_root and not tr.is_bridge:
+            self.fire(R_PXB_ONLY_BRIDGES.id, driver)
+            raise _DevError(self.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id)
+        # then supports_address_space (admission)
         smmu, _ = asr.iommu_for(bus)
         if smmu is not None and smmu.accel:
             cls = admission.classify(t, driver, dev.iommufd)
@@ -465,7 +490,10 @@ class _Run:
                 self._vfio_attach(smmu, dev, cold)
         if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
-            self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, pxb=tr.pxb, bypass=bypass)
+            nb = self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, pxb=tr.pxb,
+                                        bypass=bypass)
+            if tr.pxb:
+                self.default_bus = nb
         if tr.nic:
             n = self.nic_count.get(driver, 0)
             self.nic_count[driver] = n + 1

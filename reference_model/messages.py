@@ -68,6 +68,7 @@ MESSAGES: dict[str, str] = {
     "Q.prop-not-found": "Property '{type}.{prop}' not found",
     "Q.enum": "Parameter '{prop}' does not accept value '{value}'",
     "Q.uint": "Parameter '{prop}' expects {ctype}",
+    "Q.pxb-only-bridges": "PCI: Only PCI/PCIe bridges can be plugged into pxb-pcie",
     "Q.bus-not-found": "Bus '{bus}' not found",
     "Q.dev-not-found": "Device '{name}' not found",
     "Q.wrong-bus": "Device '{driver}' can't go on {bustype} bus",
