@@ -304,7 +304,18 @@ class Runner:
             v.observation = Prediction(outcome="exits", exit_code=status.code,
                                        error=stderr_tail(proc.stderr_text(), 5) or None
                                        ).to_dict()
-            await self._attach_prediction(s, v, proc)
+            expected = await self._attach_prediction(s, v, proc)
+            if died is not None and expected is not None and s.nonconformance is not None \
+                    and v.status == "nonconformance":
+                # a recorded crash (e.g. an assertion): judged like any known bug, so a
+                # fix shows as unexpected-pass; a signal death has exit_code None, so
+                # such records list the fields that do differ ("error")
+                j = judge(expected, Prediction.from_dict(v.observation), s.nonconformance,
+                          self.options.profile)
+                if j.status == "expected-nonconformance":
+                    v.status, v.reason = "expected-nonconformance", f"{j.reason} [{v.reason}]"
+                    v.differences = [{"path": d.path, "expected": d.expected,
+                                      "observed": d.observed} for d in j.differences]
             return
         observed = normalise(raw)
         v.observation = observed.to_dict()
