@@ -31,7 +31,8 @@ exited by itself expects the undisturbed verdict.
 
 :func:`leaks` counts what a run may leave behind: QEMU processes whose command line
 names the temporary root, entries in that root, UNIX sockets bound under it, and
-unreaped (zombie) children of this process.
+unreaped (zombie) children of this process.  A process counts as a harness-started QEMU
+when its command line has ``-qmp unix:<root>/...``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.hosts import QemuProcess
-from conformance.local_host import process_state
+from conformance.local_host import TMP_PREFIX, process_state
 from conformance.result import Verdict
 from conformance.runner import FaultContext, Phase
 
@@ -210,7 +211,7 @@ def _client_socket(ctx: FaultContext) -> socket.socket | None:
 @dataclass
 class Leaks:
     processes: list[str] = field(default_factory=list)  # "pid cmd"
-    entries: list[str] = field(default_factory=list)  # paths under the temp root
+    entries: list[str] = field(default_factory=list)  # smmuv3-conf-* under the temp root
     sockets: list[str] = field(default_factory=list)  # bound UNIX socket paths
     zombies: list[int] = field(default_factory=list)  # unreaped children
 
@@ -248,10 +249,12 @@ def leaks(tmp_root: str | Path, *, exclude: Callable[[int], bool] = lambda p: Fa
     for d in Path("/proc").iterdir():
         if d.name.isdigit() and not exclude(int(d.name)):
             cmd = _cmdline(d.name)
-            if root in cmd and "qemu" in cmd:
+            # a QEMU the harness started: its -qmp socket lives under the root
+            if f"unix:{root}/" in cmd:
                 out.processes.append(f"{d.name} {cmd[:120]}")
     with contextlib.suppress(OSError):
-        out.entries = sorted(str(p) for p in Path(root).iterdir())
+        out.entries = sorted(str(p) for p in Path(root).iterdir()
+                             if p.name.startswith(TMP_PREFIX))
     with contextlib.suppress(OSError):
         for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
             parts = line.split()
