@@ -26,14 +26,17 @@ from reference_model.qom import TypeHierarchyError
 from reference_model.scenario import Event, HostSmmu, ScenarioError, select
 
 from .cli import UsageError
+from .runner import compose_argv
+from .tiers import TIER_HOSTS, host_for
 
-#: what each tier adds to a scenario's command line (kept in step with the harness)
-TIER_ARGS: dict[str, list[str]] = {
-    "tcg": ["-accel", "tcg"],
-    "kvm": ["-accel", "kvm", "-cpu", "host", "-bios", "/dev/null"],
-    "nested": ["-accel", "kvm", "-cpu", "host", "-bios", "/dev/null"],
-    "hw": ["-accel", "kvm", "-cpu", "host", "-bios", "/dev/null"],
-}
+#: the binary name handed to tier hosts; explain never starts QEMU, it only asks a host
+#: for its ``tier_args()`` (the harness's own list: conformance.tiers)
+_NO_BINARY = "qemu-system-aarch64"
+
+
+def tier_argv(s: Any, tier: str) -> list[str]:
+    """The scenario's command line as ``run`` composes it for ``tier`` (no binary)."""
+    return compose_argv(s, host_for(tier, _NO_BINARY))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
     p.add_argument("--scenario", metavar="FILE[:NAME]",
                    help="predict a scenario from a scenario file instead of a command line")
-    p.add_argument("--tier", choices=sorted(TIER_ARGS), default=None,
+    p.add_argument("--tier", choices=sorted(TIER_HOSTS), default=None,
                    help="with --scenario: add this tier's arguments (default: the "
                         "scenario's first tier)")
     p.add_argument("--types", metavar="FILE",
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         texts: list[str] = []
         for s in scenarios:
             tier = args.tier or s.tiers[0]
-            argv = list(s.argv) + TIER_ARGS[tier]
+            argv = tier_argv(s, tier)
             pred = _predict(argv, s.events, s.host, args.profile, types)
             results.append({"scenario": s.ref, "tier": tier, "prediction": pred.to_dict()})
             texts.append(render(pred, f"{s.ref} on {tier}"))
