@@ -141,7 +141,7 @@ class DeviceOpt:
         return f"-device {self.optstring}: "
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedCmdline:
     """What the option loop gathered (nothing is validated beyond syntax yet)."""
 
@@ -175,8 +175,9 @@ def _global(text: str) -> tuple[str, str, str, str]:
 
 
 @lru_cache(maxsize=8192)
-def _device_items(v: str) -> tuple[str, dict[str, str], str | None]:
-    """driver, properties (no driver/id; last repeat wins), id of one -device string.
+def _device_items(v: str) -> tuple[str, dict[str, str], str | None, bool]:
+    """driver, properties (no driver/id; last repeat wins), id of one -device string,
+    and whether that id is a valid QEMU identifier.
 
     The dict is shared between calls with the same string: callers must not mutate it.
     """
@@ -190,7 +191,28 @@ def _device_items(v: str) -> tuple[str, dict[str, str], str | None]:
             dev_id = val
         else:
             props[k] = val
-    return driver, props, dev_id
+    return driver, props, dev_id, dev_id is None or bool(_ID_RE.match(dev_id))
+
+
+#: option kinds for :func:`_option`
+_IMAGE, _NOARG, _ARG = 0, 1, 2
+
+
+@lru_cache(maxsize=1024)
+def _option(a: str) -> tuple[int, str]:
+    """What the option loop makes of one argument: (kind, option name).
+
+    Raises :class:`CmdlineError` for an unknown option (not cached: lru_cache does not
+    keep exceptions).
+    """
+    if not a.startswith("-") or a == "-":
+        return _IMAGE, ""  # a disk image (implicit -hda): not modelled, harmless here
+    name = a[2:] if a.startswith("--") else a[1:]
+    if name in NO_ARG:
+        return _NOARG, name
+    if name not in TAKES_ARG:
+        raise CmdlineError(f"{a}: invalid option", f"{a}: invalid option")
+    return _ARG, name
 
 
 def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
@@ -198,13 +220,14 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
     out = ParsedCmdline()
     seen_ids: set[str] = set()
     i, n = 0, len(argv)
+    devices = out.devices
     while i < n:
         a = argv[i]
         i += 1
-        if not a.startswith("-") or a == "-":
-            continue  # a disk image (implicit -hda): not modelled, harmless here
-        name = a[2:] if a.startswith("--") else a[1:]
-        if name in NO_ARG:
+        kind, name = _option(a)
+        if kind == _IMAGE:
+            continue
+        if kind == _NOARG:
             if name == "enable-kvm":
                 out.enable_kvm = True
             elif name == "nodefaults":
@@ -212,31 +235,28 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
             elif name == "only-migratable":
                 out.only_migratable = True
             continue
-        if name not in TAKES_ARG:
-            raise CmdlineError(f"{a}: invalid option", f"{a}: invalid option")
         if i >= n:
             raise CmdlineError(f"{a}: requires an argument", f"{a}: requires an argument")
         v = argv[i]
         i += 1
-        if name in ("M", "machine"):
-            out.machine_given = True
-            for k, val in split_opts(v, "type"):
-                out.machine[k] = val
-        elif name == "accel":
-            out.accels.append(dict(split_opts(v, "accel")))
-        elif name == "device":
-            if v.startswith("{"):
+        if name == "device":
+            if v[:1] == "{":
                 raise CmdlineError(f"-device {v}: JSON -device syntax is not modelled")
-            driver, props, dev_id = _device_items(v)
-            loc = f"-device {v}: "
+            driver, props, dev_id, id_ok = _device_items(v)
             if dev_id is not None:
-                if not _ID_RE.match(dev_id):
-                    raise CmdlineError(f"-device {v}: invalid id '{dev_id}'", loc + _ID_ERROR)
+                if not id_ok:
+                    raise CmdlineError(f"-device {v}: invalid id '{dev_id}'",
+                                       f"-device {v}: {_ID_ERROR}")
                 if dev_id in seen_ids:
                     raise CmdlineError(f"-device {v}: duplicate id '{dev_id}'",
-                                       f"{loc}Duplicate ID '{dev_id}' for device")
+                                       f"-device {v}: Duplicate ID '{dev_id}' for device")
                 seen_ids.add(dev_id)
-            out.devices.append(DeviceOpt(v, driver, props, dev_id, len(out.devices)))
+            devices.append(DeviceOpt(v, driver, props, dev_id, len(devices)))
+        elif name == "M" or name == "machine":
+            out.machine_given = True
+            out.machine.update(split_opts(v, "type"))
+        elif name == "accel":
+            out.accels.append(dict(split_opts(v, "accel")))
         elif name == "global":
             out.globals.append(_global(v))
         elif name == "object":

@@ -130,6 +130,9 @@ class _Traits:
 
 
 _TRAITS: dict[tuple[int, str], _Traits] = {}
+#: -M outcome per (machine options, profile, type table): (type, no_nested_smmu, props)
+#: or the exception it raises; the props dict is shared, so it is only ever read
+_MACHINE_MEMO: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
 
 
 def _traits(t: TypeHierarchy, driver: str) -> _Traits:
@@ -138,6 +141,9 @@ def _traits(t: TypeHierarchy, driver: str) -> _Traits:
     if tr is None:
         tr = _TRAITS[k] = _Traits(t, driver)
     return tr
+
+
+_NO_CMDLINE = cmdline.ParsedCmdline()
 
 
 class _Run:
@@ -166,7 +172,10 @@ class _Run:
         self._nics: list[str] = []
         self._cur_opt = ""
         self.cl_iommufds: set[str] = set()
-        self.cl = cmdline.ParsedCmdline()
+        self.cl = _NO_CMDLINE  # replaced by _start before any phase reads it
+        self.mtype = ""
+        self.no_nested_smmu = False
+        self.mprops: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- helpers
     def fire(self, rule_id: str, detail: str = "") -> str:
@@ -182,9 +191,33 @@ class _Run:
 
     # ---------------------------------------------------------------- phases 1-4
     def _machine(self, cl: cmdline.ParsedCmdline) -> None:
-        mtype = cl.machine.get("type")
-        if not cl.machine_given or not mtype:
+        """-M: type and properties.  Pure in (the -M options, profile, type table), so
+        the outcome is memoised per distinct -M option set (like the option strings)."""
+        if not cl.machine_given or not cl.machine.get("type"):
             raise _Exit(self.m["Q.no-machine"], R_MACHINE.id)
+        key = (tuple(cl.machine.items()), self.p.name, id(self.types))
+        hit = _MACHINE_MEMO.get(key)
+        if hit is None:
+            try:
+                self._machine_uncached(cl)
+                hit = (self.mtype, self.no_nested_smmu, self.mprops)
+            except _Exit as e:
+                hit = ("exit", e.text or "", e.rule)
+            except CmdlineError as e:
+                hit = ("cmdline", str(e), "")
+            if len(_MACHINE_MEMO) > 4096:
+                _MACHINE_MEMO.clear()
+            _MACHINE_MEMO[key] = hit
+        first, second, third = hit
+        if first == "exit":  # a fresh exception each time (a re-raised one grows)
+            raise _Exit(str(second), str(third))
+        if first == "cmdline":
+            raise CmdlineError(str(second))
+        assert isinstance(third, dict)
+        self.mtype, self.no_nested_smmu, self.mprops = str(first), bool(second), third
+
+    def _machine_uncached(self, cl: cmdline.ParsedCmdline) -> None:
+        mtype = cl.machine["type"]
         mt = _VIRT_RE.match(mtype)
         if f"{mtype}-machine" not in self.types and mtype != "virt":
             raise _Exit(self.m["Q.bad-machine"].format(name=mtype), R_MACHINE.id)
@@ -386,7 +419,7 @@ class _Run:
         if is_smmu:
             return self._add_smmu(driver, props, id)
         assert bus is not None
-        return self._add_pci(driver, props, id, bus, cold)
+        return self._add_pci(driver, props, id, bus, cold, tr)
 
     def _add_smmu(self, driver: str, props: Mapping[str, str], id: str | None
                   ) -> tuple[str, str]:
@@ -448,9 +481,8 @@ class _Run:
         return s.key, ""
 
     def _add_pci(self, driver: str, props: Mapping[str, str], id: str | None, bus: Bus,
-                 cold: bool) -> tuple[str, str]:
+                 cold: bool, tr: _Traits) -> tuple[str, str]:
         t = self.types
-        tr = _traits(t, driver)
         if self.cl.globals:
             self._new_object_props(driver, None)
         iommufd = props.get("iommufd")
@@ -469,8 +501,6 @@ class _Run:
                 raise _DevError(str(e), R_QDEV.id) from None
         dev = PciDev(self.key_for(id, driver), id, driver, bus, cold)
         dev.iommufd = iommufd is not None
-        dev.name = props.get("host") or props.get("sysfsdev", "").rstrip("/").rpartition(
-            "/")[2] or (id or driver)
         # realize: do_pci_register_device refuses non-bridges on a pxb root bus first
         if bus.pxb and bus.is_root and not tr.is_bridge:
             self.fire(R_PXB_ONLY_BRIDGES.id, driver)
@@ -478,6 +508,8 @@ class _Run:
         # then supports_address_space (admission)
         smmu, _ = asr.iommu_for(bus)
         if smmu is not None and smmu.accel:
+            dev.name = props.get("host") or props.get("sysfsdev", "").rstrip("/").rpartition(
+                "/")[2] or (id or driver)  # vfio: the host device's name, for messages
             cls = admission.classify(t, driver, dev.iommufd)
             rid, mid = admission.TABLE[cls]
             if mid is not None:

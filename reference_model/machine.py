@@ -34,7 +34,8 @@ class Smmu:
 
 
 class Bus:
-    __slots__ = ("bypass", "hotpluggable", "is_root", "name", "parent", "pxb", "smmu")
+    __slots__ = ("bypass", "hotpluggable", "is_root", "name", "parent", "pxb", "root_bus",
+                 "smmu")
 
     def __init__(self, name: str, parent: Bus | None, is_root: bool, hotpluggable: bool,
                  pxb: bool = False, bypass: bool = False) -> None:
@@ -45,12 +46,11 @@ class Bus:
         self.pxb = pxb
         self.bypass = bypass
         self.smmu: Smmu | None = None
+        # the root bus above this one (fixed at creation: buses never move)
+        self.root_bus: Bus = self if is_root or parent is None else parent.root_bus
 
     def root(self) -> Bus:
-        b = self
-        while not b.is_root and b.parent is not None:
-            b = b.parent
-        return b
+        return self.root_bus
 
 
 class PciDev:

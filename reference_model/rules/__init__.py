@@ -42,7 +42,16 @@ class Rule:
     doc: str = ""
 
     def firing(self, detail: str = "") -> RuleFiring:
+        if not detail:  # RuleFiring is frozen: one shared instance per rule suffices
+            f = _PLAIN.get(self.id)
+            if f is None:
+                f = _PLAIN[self.id] = RuleFiring(self.id, self.row, self.source,
+                                                 self.predicted)
+            return f
         return RuleFiring(self.id, self.row, self.source, self.predicted, detail)
+
+
+_PLAIN: dict[str, RuleFiring] = {}
 
 
 #: every registered rule, by id

@@ -97,11 +97,15 @@ def _bucket(key: str) -> int:
     return tdb_hash(key) % 512
 
 
-def qdict_order(keys: tuple[str, ...]) -> list[str]:
+@lru_cache(maxsize=4096)
+def qdict_order(keys: tuple[str, ...]) -> tuple[str, ...]:
     """Keys in the order QEMU's QDict iterates them (bucket ascending; within a
-    bucket the most recently inserted first)."""
+    bucket the most recently inserted first).  Cached per key tuple: the same property
+    sets recur."""
+    if len(keys) < 2:
+        return keys
     idx = {k: i for i, k in enumerate(keys)}
-    return sorted(keys, key=lambda k: (_bucket(k), -idx[k]))
+    return tuple(sorted(keys, key=lambda k: (_bucket(k), -idx[k])))
 
 
 def _parse_uint(text: str) -> int | None:

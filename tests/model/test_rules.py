@@ -203,8 +203,8 @@ def test_qom_values_non_accel() -> None:
 
 
 def test_qdict_order_is_bucket_order() -> None:
-    assert qdict_order(("ssidsize", "oas", "primary-bus", "foo")) == [
-        "oas", "ssidsize", "primary-bus", "foo"]
+    assert qdict_order(("ssidsize", "oas", "primary-bus", "foo")) == (
+        "oas", "ssidsize", "primary-bus", "foo")
 
 
 # ------------------------------------------------------------------ §2b ID registers
