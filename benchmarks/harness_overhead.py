@@ -24,6 +24,7 @@ import contextlib
 import statistics
 import sys
 import time
+from typing import Any
 
 from conformance.local_host import LocalHost
 from conformance.qemu_binary import choose
@@ -47,14 +48,9 @@ async def bare_cycle(host: LocalHost, argv: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-async def main_async(a: argparse.Namespace) -> int:
-    binary = choose(a.qemu).path
-    scenarios: list[Scenario] = []
-    for spec in a.scenario or []:
-        scenarios += select(spec)
-    if not a.scenario:
-        scenarios = load_catalogue()
-    scenarios = [s for s in scenarios if "tcg" in s.tiers]
+async def measure(binary: str, scenarios: list[Scenario], repeat: int = 1
+                  ) -> dict[str, Any]:
+    """Bare cycle and harness time per scenario (seconds lists), interleaved."""
     host = LocalHost(binary)
     runner = Runner(host, binary, RunOptions())
     await runner.capabilities()
@@ -64,24 +60,45 @@ async def main_async(a: argparse.Namespace) -> int:
     bare: list[float] = []
     harness: list[float] = []
     statuses: dict[str, int] = {}
-    for _ in range(a.repeat):
+    for _ in range(repeat):
         for s in scenarios:
             bare.append(await bare_cycle(host, compose_argv(s, host)))
             t0 = time.perf_counter()
             v = await runner.run(s)
             harness.append(time.perf_counter() - t0)
             statuses[v.status] = statuses.get(v.status, 0) + 1
-    if not bare:
-        print("no TCG scenarios selected", file=sys.stderr)
-        return 2
+    return {"bare": bare, "harness": harness, "statuses": statuses}
+
+
+def report(m: dict[str, Any], n: int, repeat: int, binary: str) -> float:
+    bare, harness = m["bare"], m["harness"]
     mb, mh = statistics.mean(bare), statistics.mean(harness)
-    print(f"scenarios: {len(scenarios)} x {a.repeat} runs ({binary})")
-    print(f"verdicts: {statuses}")
+    print(f"scenarios: {n} x {repeat} runs ({binary})")
+    print(f"verdicts: {m['statuses']}")
     print(f"bare start->QMP->quit : {mb * 1000:8.1f} ms/scenario (median "
           f"{statistics.median(bare) * 1000:.1f})")
     print(f"harness per scenario  : {mh * 1000:8.1f} ms/scenario (median "
           f"{statistics.median(harness) * 1000:.1f})")
     print(f"ratio harness/bare    : {mh / mb:8.2f}  (goal <= 1.2)")
+    return mh / mb
+
+
+def tcg_scenarios(specs: list[str] | None) -> list[Scenario]:
+    scenarios: list[Scenario] = []
+    for spec in specs or []:
+        scenarios += select(spec)
+    if not specs:
+        scenarios = load_catalogue()
+    return [s for s in scenarios if "tcg" in s.tiers]
+
+
+async def main_async(a: argparse.Namespace) -> int:
+    binary = choose(a.qemu).path
+    scenarios = tcg_scenarios(a.scenario)
+    if not scenarios:
+        print("no TCG scenarios selected", file=sys.stderr)
+        return 2
+    report(await measure(binary, scenarios, a.repeat), len(scenarios), a.repeat, binary)
     return 0
 
 

@@ -289,8 +289,10 @@ class Runner:
                     if _is_stopped(proc) else ""))
         finally:
             v.qmp_transcript = session.transcript
-            await session.close()
-            status = await proc.terminate()
+            try:
+                await session.close()
+            finally:  # even if cancelled in close(): QEMU is always reaped
+                status = await proc.terminate()
             v.stderr_tail = stderr_tail(proc.stderr_text())
             v.exit_code, v.signal = status.code, status.signal
         if died is not None:
@@ -380,7 +382,7 @@ class Runner:
                 smmus[w.key] = r
         await self._fault(Phase.QUIT, s, proc, session)
         exit_status = await session.quit()
-        if exit_status.signal is not None:  # quit must end QEMU cleanly
+        if exit_status.signal is not None or externally_terminated(proc.stderr_text()):
             raise QemuDied(f"QEMU ended ({exit_status.describe()}) after 'quit'",
                            exit_status, where="after 'quit'")
         return RawObservation(started=True, exit=exit_status, stderr=proc.stderr_text(),
@@ -473,7 +475,10 @@ def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
 
         def on_signal(signum: int) -> None:
             got.append(signum)
-            task.cancel()
+            task.cancel()  # and every task under it, so no inner task can run on
+            for t in asyncio.all_tasks():
+                if t is not task:
+                    t.cancel()
 
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -483,11 +488,15 @@ def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
             except (ValueError, RuntimeError, NotImplementedError):  # not main thread
                 pass
         try:
-            return await main
-        except asyncio.CancelledError:
-            if got:
-                raise Interrupted(got[0]) from None
-            raise
+            try:
+                result = await main
+            except asyncio.CancelledError:
+                if got:
+                    raise Interrupted(got[0]) from None
+                raise
+            if got:  # a cancellation was absorbed somewhere: still not a result
+                raise Interrupted(got[0])
+            return result
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)

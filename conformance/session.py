@@ -114,13 +114,14 @@ class QmpSession:
                                            f"{self.proc.qmp.for_client()}: {err}")
                 await asyncio.sleep(_POLL)
         finally:
-            for t in (connect, exited):
-                if t is not None and not t.done():
-                    t.cancel()
-                    with contextlib.suppress(BaseException):
-                        await t
+            # never swallow our own cancellation (Ctrl-C): wait() does not raise t's
+            pending = [t for t in (connect, exited) if t is not None and not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending)
             if not self.connected:
-                with contextlib.suppress(BaseException):
+                with contextlib.suppress(Exception):
                     await self._client.disconnect()
 
     # ------------------------------------------------------------------ commands
@@ -167,12 +168,19 @@ class QmpSession:
     async def quit(self, timeout: float = 10.0) -> ExitStatus:
         """``quit`` and wait for the exit status (:class:`QmpTimeout` if it hangs)."""
         self._record(">>>", {"execute": "quit"})
-        with contextlib.suppress(ExecInterruptedError, QMPError, EOFError, OSError,
-                                 TimeoutError):
+        lost = False
+        try:
             await asyncio.wait_for(self._client.execute("quit"), timeout)
+        except (ExecInterruptedError, QMPError, EOFError, OSError):
+            lost = True  # QEMU may close the socket before replying: fine if it exits
+        except TimeoutError:
+            pass
         await self.close()
-        status = await self.proc.wait(timeout)
+        status = await self.proc.wait(LOST_GRACE if lost else timeout)
         if status is None:
+            if lost:
+                raise QmpLost("QMP connection lost during 'quit' while QEMU is still "
+                              "running")
             raise QmpTimeout(f"QEMU did not exit within {timeout:g} s after 'quit'")
         self._record("<<<", {"exited": status.describe()})
         return status
@@ -181,5 +189,5 @@ class QmpSession:
         """Drop the connection (QEMU's EOF after ``quit`` is expected, not an error)."""
         if self.connected:
             self.connected = False
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception):  # not CancelledError: Ctrl-C must stop us
                 await asyncio.wait_for(self._client.disconnect(), 5.0)

@@ -84,7 +84,7 @@ async def test_fault_classified_and_nothing_leaks(qemu_binary: str, tmp_root: Pa
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("kind", ["timer-sigkill", "timer-sigsegv"])
-@pytest.mark.parametrize("delay", [0.0, 0.03, 0.08, 0.15])
+@pytest.mark.parametrize("delay", [0.02, 0.12])
 async def test_signal_at_random_moment(qemu_binary: str, tmp_root: Path, kind: str,
                                        delay: float) -> None:
     s = _scenario(HOTPLUG)
