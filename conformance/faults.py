@@ -86,6 +86,8 @@ class Fault:
             raise ValueError(f"unknown fault kind '{self.kind}' (choose from {KINDS})")
         if self.kind == "unlink-qmp":
             self.phase = Phase.STARTED
+        if self.kind == "close-qmp" and self.phase is Phase.STARTED:
+            self.phase = Phase.CONNECTED  # nothing to close before the connection
 
     def __str__(self) -> str:
         if self.kind.startswith("timer-"):

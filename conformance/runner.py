@@ -62,6 +62,7 @@ from conformance.errors import (
     HarnessError,
     Interrupted,
     QemuDied,
+    QmpLost,
     QmpStartupFailed,
     QmpTimeout,
     ScenarioTimeout,
@@ -283,7 +284,7 @@ class Runner:
                 died = e
             except QmpTimeout as e:
                 failure = classify_hang(e, proc)
-            except QmpStartupFailed as e:
+            except (QmpStartupFailed, QmpLost) as e:
                 failure = ("infra-error", str(e) + (
                     "; the process was stopped (SIGSTOP/SIGTSTP from outside)"
                     if _is_stopped(proc) else ""))
