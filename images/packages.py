@@ -76,14 +76,15 @@ def _show(env: AptEnv, specs: list[str]) -> list[Deb]:
     """Look ``name=version`` up in Debian's index (sha256, size, architecture)."""
     p = subprocess.run(["apt-cache", *env.options, "show", "--no-all-versions", *specs],
                        capture_output=True, text=True)
-    if p.returncode != 0:
+    records = [r for r in p.stdout.strip().split("\n\n") if r.strip()]
+    if p.returncode != 0 or len(records) != len(specs):
         bad = [s for s in specs
-               if subprocess.run(["apt-cache", *env.options, "show", s],
-                                 capture_output=True).returncode != 0]
+               if not subprocess.run(["apt-cache", *env.options, "show", s],
+                                     capture_output=True, text=True).stdout.strip()]
         raise ImageError(f"Debian package(s) {', '.join(bad) or ' '.join(specs)} (arm64) not in "
                          f"trixie/trixie-backports; update the pin in images/packages.py")
     debs = []
-    for record in p.stdout.strip().split("\n\n"):
+    for record in records:
         f = dict(re.findall(r"^([A-Za-z0-9-]+): (.*)$", record, re.M))
         try:
             name, version, arch = f["Package"], f["Version"], f["Architecture"]

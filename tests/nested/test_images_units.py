@@ -118,3 +118,16 @@ def test_real_arm64_qemu_closure() -> None:
     assert "ld-linux-aarch64.so.1" in names
     for real in files.values():
         assert (root / str(real).lstrip("/")).is_file()
+
+
+def test_missing_package_is_one_line_naming_it() -> None:
+    from images.packages import images_root, resolve
+
+    if not any((images_root() / "apt-arm64/lists").glob("*_Packages*")):
+        pytest.skip("no arm64 apt lists yet (python -m images build stock)")
+    with pytest.raises(ImageError) as e:
+        resolve({"busybox-static": "0.0-does-not-exist"}, closure=False)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith("Debian package(s) busybox-static=0.0-does-not-exist (arm64) not in")
+    assert "images/packages.py" in msg

@@ -107,3 +107,18 @@ async def test_iommufd_viommu_and_hwpt_traces(nested_host: NestedHost) -> None:
                         r"hwpt_type=2 len=16 .*\(0\)", text)
     assert len(nested) == 2, text  # the abort and bypass vSTEs
 
+
+
+async def test_broken_l1_is_rebooted(nested_host: NestedHost) -> None:
+    l1 = nested_host.l1
+    assert (await l1.qga.sh("rm /dev/kvm")).ok
+    assert await l1.healthy() == "/dev/kvm disappeared"
+    before = nested_host.reboots
+    nested_host.suspect("test removed /dev/kvm")
+    proc = await nested_host.start([*ACCEL, *nested_host.tier_args()])
+    s = QmpSession(proc, startup_timeout=60)
+    assert await s.open() is None
+    assert await s.quit() == ExitStatus(code=0)
+    await proc.terminate()
+    assert nested_host.reboots == before + 1
+    assert await nested_host.l1.healthy() is None
