@@ -37,6 +37,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import weakref
@@ -132,6 +133,9 @@ class LocalProcess(QemuProcess):
         self._stderr_cache: str | None = None
         self._status: ExitStatus | None = None
         self._cleaned = False
+        #: the listening qtest socket (only when started with ``qtest=True``)
+        self.qtest_listener: socket.socket | None = None
+        self._qtest_conn: socket.socket | None = None
         _live.add(self)
 
     @property
@@ -200,9 +204,27 @@ class LocalProcess(QemuProcess):
         self._cleanup()
         return status
 
+    async def qtest_connection(self, timeout: float = 10.0) -> socket.socket:
+        """The qtest connection QEMU opened to the harness (accepted once)."""
+        if self._qtest_conn is None:
+            if self.qtest_listener is None:
+                raise HostError("QEMU was not started with -qtest")
+            loop = asyncio.get_running_loop()
+            try:
+                conn, _ = await asyncio.wait_for(loop.sock_accept(self.qtest_listener),
+                                                 timeout)
+            except TimeoutError:
+                raise HostError(f"QEMU did not connect to the qtest socket within "
+                                f"{timeout:g} s") from None
+            self._qtest_conn = conn
+        return self._qtest_conn
+
     def _cleanup(self) -> None:
         if self._cleaned:
             return
+        for sock in (self._qtest_conn, self.qtest_listener):
+            if sock is not None:
+                sock.close()
         self._stderr_cache = self.stderr_text()
         shutil.rmtree(self.workdir, ignore_errors=True)
         self._cleaned = True
@@ -257,7 +279,9 @@ class LocalHost(QemuHost):
     def harness_args(self, qmp_path: str) -> list[str]:
         return [*HARNESS_ARGS, "-qmp", f"unix:{qmp_path},server=on,wait=off"]
 
-    async def start(self, argv: list[str]) -> LocalProcess:
+    async def start(self, argv: list[str], qtest: bool = False) -> LocalProcess:
+        """Start QEMU; with ``qtest``, also ``-qtest unix:<tmp>/qtest.sock`` (the harness
+        listens there before QEMU starts; see :meth:`LocalProcess.qtest_connection`)."""
         try:
             workdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-",
                                             dir=self._tmp_root))
@@ -266,20 +290,34 @@ class LocalHost(QemuHost):
                             f"{self._tmp_root or tempfile.gettempdir()}: {e.strerror}") from None
         qmp_path = workdir / "qmp.sock"
         full = [self.binary, *self.harness_args(str(qmp_path)), *argv]
+        listener: socket.socket | None = None
         try:
+            if qtest:
+                qtest_path = workdir / "qtest.sock"
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                listener.setblocking(False)
+                listener.bind(str(qtest_path))
+                listener.listen(1)
+                full[1:1] = ["-qtest", f"unix:{qtest_path}", "-qtest-log", "/dev/null"]
             with open(workdir / "stderr.log", "wb") as err, \
                  open(workdir / "stdout.log", "wb") as out:
                 proc = await asyncio.create_subprocess_exec(
                     *full, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                     start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as e:
+            if listener is not None:
+                listener.close()
             shutil.rmtree(workdir, ignore_errors=True)
             raise HostError(f"cannot start {self.binary}: {e.strerror or e}") from None
         except BaseException:
+            if listener is not None:
+                listener.close()
             shutil.rmtree(workdir, ignore_errors=True)
             raise
         logger.debug("started pid %d: %s", proc.pid, full)
-        return LocalProcess(full, workdir, qmp_path, proc)
+        lp = LocalProcess(full, workdir, qmp_path, proc)
+        lp.qtest_listener = listener
+        return lp
 
 
 def kvm_unavailable_reason() -> str | None:

@@ -13,6 +13,7 @@ with like.  The rules (see the Prediction docstring for the field conventions):
   alias target, and for ``iommu`` the SMMU that owns the IOMMU region;
 * ``smmus`` holds, per SMMU instance seen in the memory map, what the scenario asked to
   observe (ID registers, properties, msi-gpa) plus its MMIO base;
+* ``iort`` is the parsed ACPI IORT (:mod:`conformance.observe.iort`), when observed;
 * ``events`` holds each QMP event's result (ok, or the error class and description).
 """
 
@@ -28,6 +29,7 @@ from reference_model.prediction import (
     AddressSpaceKind,
     DevicePrediction,
     EventResult,
+    IortPrediction,
     Prediction,
     SmmuPrediction,
 )
@@ -53,6 +55,7 @@ class RawObservation:
     mtree: Mtree | None = None
     smmus: dict[str, SmmuReading] = field(default_factory=dict)
     observe: tuple[str, ...] = ()
+    iort: IortPrediction | None = None  # parsed by conformance.observe.iort
 
 
 def strip_prefix(line: str) -> str:
@@ -104,4 +107,6 @@ def normalise(raw: RawObservation) -> Prediction:
                 properties=props if "properties" in wants else None,
                 base=r.base)
         pred.smmus = smmus
+    if "iort" in raw.observe:
+        pred.iort = raw.iort
     return pred

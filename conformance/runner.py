@@ -68,8 +68,10 @@ from conformance.errors import (
     ScenarioTimeout,
 )
 from conformance.hosts import ExitStatus, QemuHost, QemuProcess
+from conformance.local_host import LocalHost, LocalProcess
 from conformance.normalise import RawObservation, SmmuReading, normalise
 from conformance.observe import mtree as mtree_mod
+from conformance.observe.iort import QtestLine, read_iort
 from conformance.observe.properties import read_properties
 from conformance.observe.registers import read_registers
 from conformance.result import Status, Verdict
@@ -90,6 +92,12 @@ REQUIREMENT_CHECKS: dict[str, tuple[Callable[[], bool], str]] = {
     "vfio-iommufd": (lambda: os.path.exists("/dev/vfio/devices"),
                      "host has no /dev/vfio/devices (VFIO cdev for iommufd)"),
 }
+
+
+#: why a scenario observing the IORT is skipped outside the TCG tier
+IORT_NEEDS_GUEST = ("observing the IORT needs -qtest, which cannot be combined with KVM: "
+                    "on this tier the tables must be read by a booted guest (acpidump), "
+                    "which the harness does not do yet")
 
 
 class Phase(enum.StrEnum):
@@ -233,6 +241,8 @@ class Runner:
             check, reason = REQUIREMENT_CHECKS.get(req, (lambda: False, f"unknown '{req}'"))
             if not check():
                 return f"requires {req}: {reason}"
+        if "iort" in s.observe and (tier != "tcg" or not isinstance(self.host, LocalHost)):
+            return IORT_NEEDS_GUEST
         caps = await self.capabilities()
         drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
         return caps.missing_for(s.argv, drivers)
@@ -265,7 +275,10 @@ class Runner:
 
     async def _run(self, s: Scenario, v: Verdict) -> None:
         argv = compose_argv(s, self.host)
-        proc = await self.host.start(argv)
+        if "iort" in s.observe and isinstance(self.host, LocalHost):
+            proc: QemuProcess = await self.host.start(argv, qtest=True)
+        else:
+            proc = await self.host.start(argv)
         v.argv = list(proc.argv)
         session = QmpSession(proc, startup_timeout=self.options.startup_timeout,
                              command_timeout=self.options.command_timeout)
@@ -341,7 +354,8 @@ class Runner:
             return None
         try:
             pred = predict(list(proc.argv[1:]), events=s.events, host=s.host,
-                           profile=self.options.profile, types=self._types)
+                           profile=self.options.profile, types=self._types,
+                           observe=s.observe)
         except Exception as e:  # the model is another component: report, never crash
             v.status = "infra-error"
             v.reason = f"reference model failed: {type(e).__name__}: {e}"
@@ -381,13 +395,18 @@ class Runner:
                 if observe & {"properties", "msi_gpa"} and w.owner is not None:
                     r.properties = await read_properties(session, w.owner.qom_path)
                 smmus[w.key] = r
+        iort = None
+        if "iort" in observe and isinstance(proc, LocalProcess):
+            conn = await proc.qtest_connection(self.options.command_timeout)
+            iort = await read_iort(QtestLine(conn, self.options.command_timeout))
         await self._fault(Phase.QUIT, s, proc, session)
         exit_status = await session.quit()
         if exit_status.signal is not None or externally_terminated(proc.stderr_text()):
             raise QemuDied(f"QEMU ended ({exit_status.describe()}) after 'quit'",
                            exit_status, where="after 'quit'")
         return RawObservation(started=True, exit=exit_status, stderr=proc.stderr_text(),
-                              events=events, mtree=tree, smmus=smmus, observe=s.observe)
+                              events=events, mtree=tree, smmus=smmus, observe=s.observe,
+                              iort=iort)
 
     async def _play_events(self, s: Scenario, proc: QemuProcess,
                            session: QmpSession) -> list[EventResult]:

@@ -25,17 +25,25 @@ state and the order.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from . import cmdline
 from .cmdline import CmdlineError, DeviceOpt
 from .machine import Bus, PciDev, Smmu
-from .prediction import DevicePrediction, EventResult, Prediction, RuleFiring, SmmuPrediction
+from .prediction import (
+    DevicePrediction,
+    EventResult,
+    IortPrediction,
+    Prediction,
+    RuleFiring,
+    SmmuPrediction,
+)
 from .profiles import Resolved, resolve
 from .qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHierarchy
 from .rules import RULES, admission, host_compat, idregs, msi, preconditions, register
 from .rules import address_space as asr
+from .rules import iort as iort_rules
 from .rules.properties import SCHEMAS, PropSpec, parse_value, qdict_order, qom_value
 from .scenario import Event, HostSmmu
 
@@ -669,14 +677,46 @@ class _Run:
         return out
 
 
+def _iort_of(run: _Run) -> IortPrediction:
+    """§8 O1-O4: the IORT of the started machine (lazily: only when observed)."""
+    nrs = {"pcie.0": 0}
+    for d in run.cl.devices:  # pxb-pcie cannot be hot-plugged: the command line has them
+        b = run.buses.get(d.id or "")
+        if b is not None and b.pxb:
+            try:
+                nrs[b.name] = int(str(d.props.get("bus_nr", "0")), 0)
+            except ValueError:
+                nrs[b.name] = 0
+    items = []
+    for s in run.smmus:
+        legacy = s.key == "legacy" and s.id is None
+        if legacy:
+            buses = tuple(nrs.get(b.name, 0) for b in run.buses.values()
+                          if b.is_root and not b.bypass)
+        else:
+            buses = (nrs.get(s.bus.name, 0),) if s.bus is not None else ()
+        ats = s.props.get("ats") in (True, "on") if s.idr is None else bool(
+            s.idr.get("IDR0", 0) >> 10 & 1)
+        items.append(iort_rules.IortSmmu(s.base or 0, legacy, s.accel, ats, buses))
+    pred, fired = iort_rules.build(run.b.iort_revision, run.msi_ctrl == "its", items)
+    for r in fired:
+        run.fire(r)
+    return pred
+
+
+
 def _valid(prop: str) -> str:
     from .messages import VIRT_VALID
     return VIRT_VALID[prop]
 
 
 def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | None = None,
-            profile: str = "qemu-11.1", types: TypeHierarchy | None = None) -> Prediction:
+            profile: str = "qemu-11.1", types: TypeHierarchy | None = None,
+            observe: Collection[str] = ()) -> Prediction:
     """What QEMU does with ``argv`` (without the binary) and then ``events``.
+
+    ``observe`` names extra observables to predict that cost time: only ``"iort"``
+    (the ACPI IORT, :mod:`.rules.iort`) for now; the other fields are always filled.
 
     Raises :class:`~reference_model.cmdline.CmdlineError` for a command line the model
     does not cover (e.g. another machine type), and
@@ -692,8 +732,11 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
         return Prediction("exits", e.code, e.text, run.warnings, None, None, None, run.rules,
                           prof.name)
     results = [run.event(ev) for ev in events] if events else None
-    return Prediction("starts", 0, None, run.warnings, run.devices(), run.smmu_predictions(),
+    pred = Prediction("starts", 0, None, run.warnings, run.devices(), run.smmu_predictions(),
                       results, run.rules, prof.name)
+    if "iort" in observe:
+        pred.iort = _iort_of(run)
+    return pred
 
 
 def _start(run: _Run, argv: Sequence[str]) -> None:

@@ -94,6 +94,27 @@ class EventResult:
 
 
 @dataclass
+class IortPrediction:
+    """The ACPI IORT table (catalogue §8 O1-O4), as QEMU builds it at machine start.
+
+    ``smmu_nodes`` are in table order, each ``{"base", "gsiv" ([event, PRI, GERR, sync]),
+    "identifier", "flags"}``; ``rc_id_mappings`` are the root complex node's ID mappings
+    in table order, each ``{"input", "count", "output", "target"}`` where ``count`` is the
+    IORT "number of IDs" (range length minus one) and ``target`` names the output node:
+    ``"its"`` or ``"smmu@0x<base>"``.  ``rmr_nodes`` (O2, accel only) are
+    ``{"smmu", "input", "count", "ranges" ([[base, length], ...])}``.
+    """
+
+    revision: int
+    node_count: int
+    its_present: bool
+    smmu_nodes: list[dict[str, Any]] = field(default_factory=list)
+    rc_ats: int = 0
+    rc_id_mappings: list[dict[str, Any]] = field(default_factory=list)
+    rmr_nodes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Prediction:
     """Everything the model predicts, or the harness observed, for one scenario."""
 
@@ -106,6 +127,7 @@ class Prediction:
     events: list[EventResult] | None = None
     rules: list[RuleFiring] = field(default_factory=list)
     profile: str = ""
+    iort: IortPrediction | None = None  # only when the scenario observes "iort"
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -119,6 +141,7 @@ class Prediction:
         devices = d.get("devices")
         smmus = d.get("smmus")
         events = d.get("events")
+        iort = d.get("iort")
         return cls(
             outcome=d["outcome"],
             exit_code=d.get("exit_code"),
@@ -131,6 +154,7 @@ class Prediction:
             events=None if events is None else [EventResult(**e) for e in events],
             rules=[RuleFiring(**r) for r in d.get("rules", [])],
             profile=d.get("profile", ""),
+            iort=None if iort is None else IortPrediction(**iort),
         )
 
 
@@ -153,7 +177,8 @@ class Difference:
 
 
 def _fmt(path: str, v: Any) -> str:
-    if isinstance(v, int) and not isinstance(v, bool) and (".idr." in path or "msi_gpa" in path):
+    if isinstance(v, int) and not isinstance(v, bool) and (
+            ".idr." in path or "msi_gpa" in path or path.endswith((".base", ".input", ".output"))):
         return f"0x{v:08x}"
     return json.dumps(v)
 

@@ -68,6 +68,8 @@ class Behaviour:
     host_ats_check: bool = True
     #: migration blocker at accel realize (v7+)
     migration_blocker: bool = True
+    #: IORT header revision (O1): 5 since the RMR merge, 3 in the series and before
+    iort_revision: int = 5
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             messages={"V.oas": "OAS must be 44 bits when accel=off",
                       "V.ssidsize": "ssidsize can only be set if accel=on"}),
     Profile("series-v7", "merged-v9", "accel series v7 (2026-01-11)",
-            behaviour={"stage_check": "pre_plug", "msi_gpa_rule": "its-else-v2m"},
+            behaviour={"stage_check": "pre_plug", "msi_gpa_rule": "its-else-v2m",
+                       "iort_revision": 3},
             messages={"P11": _V7_STAGE}),
     Profile("series-v6", "series-v7", "accel series v6 (2025-11-20)",
             behaviour={"msi_gpa_phase": "plug", "migration_blocker": False}),
