@@ -15,8 +15,9 @@ A probe's **observation** is one short string:
 ``error: <text>``
     QEMU exited; ``<text>`` is its error line without the program and ``-device ...:``
     location prefixes (so it reads exactly as the catalogue quotes it);
-``<property> = <JSON>`` / ``mtree: present|absent``
-    what the QMP read returned, for probes that read something after starting.
+``<property> = <JSON>`` / ``mtree: present|absent`` / ``iort revision = N``
+    what the QMP read (or, for the IORT, the ``-qtest`` fw_cfg read) returned, for
+    probes that read something after starting.
 
 :data:`PROBES` holds, for each probe, the observation each known profile gives.  A build
 *matches* a profile when every probe agrees.  The profile columns are:
@@ -50,6 +51,7 @@ from typing import Any
 
 from conformance.errors import HarnessError
 from conformance.local_host import LocalHost
+from conformance.observe.iort import IortError, QtestLine, read_iort
 from conformance.session import CommandFailed, QmpSession
 
 logger = logging.getLogger(__name__)
@@ -117,6 +119,10 @@ PROBES: tuple[Probe, ...] = (
     Probe("identifier-1", ",identifier=1", cite="§10 row 6 (CMDQV v2: identifier)", expect={
         "qemu-11.1": "starts", "merged-v9": _missing("identifier"),
         "qemu-10.2": _missing("identifier"), "pre-10.2": NOT_CREATABLE}),
+    Probe("iort-revision", "", read="iort:revision",
+          cite="§10 row 7, §8 O1 (commit 06c0c8fde7: IORT rev 3 -> 5 with the RMR nodes)",
+          expect={"qemu-11.1": "iort revision = 5", "merged-v9": "iort revision = 5",
+                  "qemu-10.2": "iort revision = 3", "pre-10.2": NOT_CREATABLE}),
     Probe("smmu-memory-view", "", read="mtree:address-space: smmu-memory-view",
           cite="§10 row 8 (commit 53b54a8252, 2026-01-15)", expect={
               "qemu-11.1": "mtree: present", "merged-v9": "mtree: present",
@@ -202,8 +208,14 @@ def compare(results: Sequence[ProbeResult]) -> dict[str, list[str]]:
             for prof in PROFILES}
 
 
-async def _read(session: QmpSession, what: str) -> str:
+async def _read(session: QmpSession, what: str, proc: Any = None) -> str:
     kind, _, arg = what.partition(":")
+    if kind == "iort":  # the ACPI IORT through -qtest and fw_cfg (conformance.observe.iort)
+        try:
+            t = await read_iort(QtestLine(await proc.qtest_connection()))
+        except IortError as e:
+            return f"iort: error: {e}"
+        return f"iort {arg} = {getattr(t, arg)}"
     if kind == "qom":
         try:
             value = await session.command("qom-get", {"path": "/machine/peripheral/smmu0",
@@ -226,14 +238,15 @@ async def run_probe(host: LocalHost, probe: Probe, startup_timeout: float = 30.0
     """
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    proc = await host.start(probe.argv())
+    qtest = bool(probe.read and probe.read.startswith("iort:"))
+    proc = await host.start(probe.argv(), qtest=qtest)
     session = QmpSession(proc, startup_timeout=startup_timeout)
     try:
         status = await session.open()
         if status is not None:
             observed = f"error: {error_text(proc.stderr_text())}"
         else:
-            observed = await _read(session, probe.read) if probe.read else "starts"
+            observed = await _read(session, probe.read, proc) if probe.read else "starts"
             await session.quit()
     finally:
         await session.close()
