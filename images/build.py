@@ -151,14 +151,12 @@ def build(variant: str, jobs: int | None = None, log: bool = True,
         "kernel_debs": _debs_json(kdebs),
     }
     kbuild = None
-    iort_table = b""
     if variant == "iommufd":
         kbuild = kernel.build(jobs=jobs, log=log)
         inputs["kernel_build_key"] = kbuild.key
         from conformance.nested.machine import machine_args
-        say("reading L0's IORT under qtest")
-        iort_table = iort.read_acpi_table(l0.launcher, machine_args(l0.firmware()))
-        inputs["l0_iort_sha256"] = hashlib.sha256(iort_table).hexdigest()
+        # the IORT depends on L0's machine and devices (and firmware's bus numbering)
+        inputs["l0_machine"] = " ".join(machine_args("QEMU_EFI.fd"))
         inputs["l0_qemu_version"] = json.loads(l0.manifest.read_text()).get("version")
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     out = BuiltImage(variant, image_dir(variant))
@@ -196,6 +194,16 @@ def build(variant: str, jobs: int | None = None, log: bool = True,
     initrd = b""
     artefacts_extra: dict[str, str] = {}
     if variant == "iommufd":
+        plain = tmp / "initrd.plain"
+        plain.write_bytes(cpio.gzip_bytes(archive))
+        say("booting L1 once without the override to read L0's IORT")
+        iort_table = iort.read_live_iort(l0.launcher, l0.firmware(), tmp / "Image", plain)
+        plain.unlink()
+        rc = iort.root_complexes(iort_table)
+        say(f"L0's IORT: {len(iort_table)} bytes, root complex memory access flags "
+            f"{', '.join(hex(r.mem_access_flags) for r in rc)}; setting CANWBS")
+        artefacts_extra["IORT.l0.aml"] = hashlib.sha256(iort_table).hexdigest()
+        (tmp / "IORT.l0.aml").write_bytes(iort_table)
         patched = iort.with_canwbs(iort_table)
         (tmp / "IORT.aml").write_bytes(patched)
         initrd += iort.override_cpio(patched)

@@ -9,31 +9,27 @@ emulates has neither (features without S2FWB; RC flags ``0x3``), so L1 would ans
 Instead of patching the kernel, L1 boots through UEFI/ACPI and the kernel's initrd ACPI
 table upgrade (``CONFIG_ACPI_TABLE_UPGRADE``) replaces the IORT with a copy of **L0's own
 IORT** in which only three things change: the CANWBS bit, the OEM revision (+1) and the
-checksum.  The table is never written by hand: :func:`read_acpi_table` starts the x86
-L0 QEMU with exactly the L0 machine and device arguments but ``-qtest`` instead of a CPU,
-and reads ``etc/acpi/tables`` through the fw_cfg MMIO interface (selector at
-``0x09020008``, big-endian; data at ``0x09020000``).  :func:`override_cpio` wraps the
+checksum.  The table is never written by hand: :func:`read_live_iort` boots L1 once
+without an override and reads ``/sys/firmware/acpi/tables/IORT`` with the guest agent.
+
+Why not read it under ``-qtest`` (fw_cfg ``etc/acpi/tables``, no guest)?  That table is
+built before firmware numbers the PCI buses, so the root complex's ID mapping to the SMMU
+covers bus 0 only; QEMU rebuilds the tables when the firmware reads them after
+enumeration.  A kernel given the qtest table leaves the devices behind the root ports
+without stream table entries, and L0's SMMU reports ``C_BAD_STREAMID`` for them (seen:
+sid 0x200 and 0x300, the virtio-serial and virtio-net of L0).  :func:`override_cpio` wraps the
 result as ``kernel/firmware/acpi/IORT.aml`` in an uncompressed cpio that goes in front of
 the compressed initramfs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 import struct
-import subprocess
-import tempfile
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ImageError, cpio
 
-FW_CFG_BASE = 0x09020000  # virt: data at +0, selector at +8
-FW_CFG_FILE_DIR = 0x19
 IORT_NODE_ROOT_COMPLEX = 2
 MF_CANWBS = 1 << 2
 HEADER = struct.Struct("<4sIBB6s8sI4sI")  # ACPI table header, 36 bytes
@@ -106,112 +102,26 @@ def override_cpio(table: bytes) -> bytes:
     ])
 
 
-def find_table(blob: bytes, signature: bytes) -> bytes:
-    """Cut one table out of fw_cfg's ``etc/acpi/tables`` (tables laid end to end)."""
-    pos = 0
-    while True:
-        pos = blob.find(signature, pos)
-        if pos < 0:
-            raise ImageError(f"no {signature.decode()} table in etc/acpi/tables")
-        if pos + 36 <= len(blob):
-            length = struct.unpack_from("<I", blob, pos + 4)[0]
-            if 36 <= length <= len(blob) - pos:
-                return blob[pos:pos + length]
-        pos += 1
+def read_live_iort(qemu: Path, firmware: Path, kernel: Path, initrd: Path,
+                   timeout: float = 300.0) -> bytes:
+    """Boot L1 once (``kernel`` + ``initrd`` without an override) under L0 and return
+    ``/sys/firmware/acpi/tables/IORT`` as L1's kernel received it from L0's firmware."""
+    import asyncio
 
+    from conformance.nested.l1 import L1Error, L1Machine
+    from conformance.nested.qga import QgaError
 
-class _Qtest:
-    """Just enough of the qtest line protocol for fw_cfg reads."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buf = b""
-        self.pending = b""
-
-    def cmd(self, line: str) -> str:
-        self.sock.sendall(line.encode() + b"\n")
-        while True:
-            while b"\n" in self.buf:
-                reply, self.buf = self.buf.split(b"\n", 1)
-                text = reply.decode()
-                if text.startswith("IRQ"):
-                    continue
-                if not text.startswith("OK"):
-                    raise ImageError(f"qtest: '{line}' answered '{text}'")
-                return text[2:].strip()
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ImageError(f"qtest: QEMU closed the connection during '{line}'")
-            self.buf += chunk
-
-    def select(self, key: int) -> None:
-        self.cmd(f"write {FW_CFG_BASE + 8:#x} 2 0x{key:04x}")
-        self.pending = b""
-
-    def read(self, n: int) -> bytes:
-        """The next ``n`` bytes of the selected item (read 8 at a time, rest kept)."""
-        out = bytearray(self.pending)
-        while len(out) < n:
-            hexdata = self.cmd(f"read {FW_CFG_BASE:#x} 8")
-            out += bytes.fromhex(hexdata.removeprefix("0x"))
-        self.pending = bytes(out[n:])
-        return bytes(out[:n])
-
-    def file(self, name: str) -> bytes:
-        self.select(FW_CFG_FILE_DIR)
-        (count,) = struct.unpack(">I", self.read(4))
-        entries = self.read(64 * count)
-        for i in range(count):
-            size, key = struct.unpack_from(">IH", entries, 64 * i)
-            fname = entries[64 * i + 8:64 * i + 64].split(b"\0", 1)[0].decode()
-            if fname == name:
-                self.select(key)
-                return self.read(size)
-        raise ImageError(f"fw_cfg has no file {name}")
-
-
-def read_acpi_table(qemu: Path | str, machine_args: Sequence[str], signature: str = "IORT",
-                    timeout: float = 60.0) -> bytes:
-    """Start ``qemu`` with ``machine_args`` under qtest and return its ACPI table."""
-    with tempfile.TemporaryDirectory(prefix="smmuv3-iort-") as tmp:
-        path = os.path.join(tmp, "qtest.sock")
-        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        srv.bind(path)
-        srv.listen(1)
-        srv.settimeout(timeout)
-        argv = [str(qemu), *machine_args, "-qtest", f"unix:{path}", "-qtest-log", "/dev/null",
-                "-display", "none", "-S"]
-        err = open(os.path.join(tmp, "stderr"), "w+b")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err)
+    async def go() -> bytes:
+        m = L1Machine(qemu, firmware, kernel, initrd)
         try:
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
-                raise ImageError(f"qtest: {qemu} did not connect within {timeout:g} s") \
-                    from None
-            with conn:
-                conn.settimeout(timeout)
-                q = _Qtest(conn)
-                try:
-                    blob = q.file("etc/acpi/tables")
-                except (OSError, ImageError) as e:
-                    time.sleep(0.2)
-                    err.seek(0)
-                    tail = err.read().decode(errors="replace").strip().splitlines()[-1:]
-                    raise ImageError(f"reading L0's ACPI tables: {e} {' '.join(tail)}") \
-                        from None
-            table = find_table(blob, signature.encode())
+            await m.boot(timeout)
+            return await m.qga.read_file("/sys/firmware/acpi/tables/IORT")
         finally:
-            srv.close()
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            err.close()
-    with contextlib.suppress(ImageError):
-        root_complexes(table)
+            await m.shutdown(keep_logs=False)
+
+    try:
+        table = asyncio.run(go())
+    except (L1Error, QgaError) as e:
+        raise ImageError(f"reading L0's IORT from a first L1 boot: {e}") from None
+    root_complexes(table)  # validates
     return table

@@ -133,7 +133,11 @@ class L1Machine:
         logger.debug("L0 pid %d: %s", self._proc.pid, argv)
         try:
             await self._connect_agent(qga_sock, t0 + timeout)
-            info = await self._prepare(time.monotonic() - t0)
+            try:
+                info = await self._prepare(time.monotonic() - t0)
+            except QgaError as e:
+                raise L1Error(f"preparing L1 through the guest agent: {e}; console: "
+                              f"{self.console_tail(3)!r}") from None
         except BaseException:
             await self.shutdown()
             raise

@@ -74,14 +74,6 @@ def test_iort_override_cpio_layout() -> None:
     assert names[-1] == "kernel/firmware/acpi/IORT.aml"
 
 
-def test_find_table_in_blob() -> None:
-    table = _iort()
-    blob = b"\0" * 40 + b"FACS" + bytes(60) + table + b"\0" * 16
-    assert iort.find_table(blob, b"IORT") == table
-    with pytest.raises(ImageError, match="no SPCR"):
-        iort.find_table(blob, b"SPCR")
-
-
 def test_resolve_in_root_follows_links_inside(tmp_path: Path) -> None:
     (tmp_path / "usr/lib/x").mkdir(parents=True)
     (tmp_path / "usr/lib/x/libz.so.1.3").write_bytes(b"z")
