@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reference_model import predict
-from reference_model.cmdline import _device_items, split_opts
+from reference_model.cmdline import _device_items, _device_opt, _opts_dict, split_opts
 from reference_model.rules.properties import parse_value, qdict_order
 from reference_model.scenario import Event
 
@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(a.rounds):
         split_opts.cache_clear()
         _device_items.cache_clear()
+        _device_opt.cache_clear()
+        _opts_dict.cache_clear()
         qdict_order.cache_clear()
         parse_value.cache_clear()
         outcomes.clear()

@@ -25,7 +25,7 @@ strings recur across scenarios.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = [
@@ -141,24 +141,30 @@ class DeviceOpt:
         return f"-device {self.optstring}: "
 
 
-@dataclass(slots=True)
 class ParsedCmdline:
-    """What the option loop gathered (nothing is validated beyond syntax yet)."""
+    """What the option loop gathered (nothing is validated beyond syntax yet).
 
-    machine: dict[str, str] = field(default_factory=dict)  # merged -M/-machine opts
-    machine_given: bool = False
-    accels: list[dict[str, str]] = field(default_factory=list)  # -accel, in order
-    enable_kvm: bool = False
-    devices: list[DeviceOpt] = field(default_factory=list)
-    globals: list[tuple[str, str, str, str]] = field(default_factory=list)  # drv,prop,val,text
-    objects: list[dict[str, str]] = field(default_factory=list)
-    netdevs: set[str] = field(default_factory=set)
-    bios: str | None = None
-    kernel: str | None = None
-    pflash: bool = False
-    qtest: bool = False
-    nodefaults: bool = False
-    only_migratable: bool = False
+    A plain ``__slots__`` record (one is built per prediction: keep it cheap)."""
+
+    __slots__ = ("accels", "bios", "devices", "enable_kvm", "globals", "kernel", "machine",
+                 "machine_given", "netdevs", "nodefaults", "objects", "only_migratable",
+                 "pflash", "qtest")
+
+    def __init__(self) -> None:
+        self.machine: dict[str, str] = {}  # merged -M/-machine opts
+        self.machine_given = False
+        self.accels: list[dict[str, str]] = []  # -accel, in order
+        self.enable_kvm = False
+        self.devices: list[DeviceOpt] = []
+        self.globals: list[tuple[str, str, str, str]] = []  # drv,prop,val,text
+        self.objects: list[dict[str, str]] = []
+        self.netdevs: set[str] = set()
+        self.bios: str | None = None
+        self.kernel: str | None = None
+        self.pflash = False
+        self.qtest = False
+        self.nodefaults = False
+        self.only_migratable = False
 
 
 def _global(text: str) -> tuple[str, str, str, str]:
@@ -194,55 +200,87 @@ def _device_items(v: str) -> tuple[str, dict[str, str], str | None, bool]:
     return driver, props, dev_id, dev_id is None or bool(_ID_RE.match(dev_id))
 
 
-#: option kinds for :func:`_option`
-_IMAGE, _NOARG, _ARG = 0, 1, 2
+@lru_cache(maxsize=8192)
+def _device_opt(v: str, index: int) -> tuple[DeviceOpt, bool]:
+    """The :class:`DeviceOpt` of ``-device v`` at position ``index``, and whether its id
+    is valid.  Shared between calls: callers must not mutate it.
+
+    Raises :class:`CmdlineError` for JSON syntax (not memoised: lru_cache keeps no
+    exceptions)."""
+    if v[:1] == "{":
+        raise CmdlineError(f"-device {v}: JSON -device syntax is not modelled")
+    driver, props, dev_id, id_ok = _device_items(v)
+    return DeviceOpt(v, driver, props, dev_id, index), id_ok
 
 
-@lru_cache(maxsize=1024)
-def _option(a: str) -> tuple[int, str]:
-    """What the option loop makes of one argument: (kind, option name).
+@lru_cache(maxsize=4096)
+def _opts_dict(v: str, implied: str) -> dict[str, str]:
+    """``dict(split_opts(v, implied))``, shared between calls: callers only read it."""
+    return dict(split_opts(v, implied))
 
-    Raises :class:`CmdlineError` for an unknown option (not cached: lru_cache does not
-    keep exceptions).
+
+#: option kinds for :func:`_option`: a disk image, a no-value option that changes
+#: nothing the model reads, one that does, a value option that changes nothing the
+#: model reads, and one code per value option the model reads
+(_IMAGE, _NOARG, _ENABLE_KVM, _NODEFAULTS, _ONLY_MIGRATABLE, _ARG, _DEVICE, _MACHINE,
+ _ACCEL, _GLOBAL, _OBJECT, _NETDEV, _BIOS, _KERNEL, _PFLASH, _DRIVE, _QTEST) = range(17)
+_NOARG_KINDS = {"enable-kvm": _ENABLE_KVM, "nodefaults": _NODEFAULTS,
+                "only-migratable": _ONLY_MIGRATABLE}
+_ARG_KINDS = {"device": _DEVICE, "M": _MACHINE, "machine": _MACHINE, "accel": _ACCEL,
+              "global": _GLOBAL, "object": _OBJECT, "netdev": _NETDEV, "bios": _BIOS,
+              "kernel": _KERNEL, "pflash": _PFLASH, "drive": _DRIVE, "qtest": _QTEST}
+#: argument -> kind, filled as arguments are met (valid options only)
+_KINDS: dict[str, int] = {}
+
+
+def _option(a: str) -> int:
+    """What the option loop makes of one argument (its kind, memoised per argument).
+
+    Raises :class:`CmdlineError` for an unknown option (not memoised).
     """
     if not a.startswith("-") or a == "-":
-        return _IMAGE, ""  # a disk image (implicit -hda): not modelled, harmless here
-    name = a[2:] if a.startswith("--") else a[1:]
-    if name in NO_ARG:
-        return _NOARG, name
-    if name not in TAKES_ARG:
-        raise CmdlineError(f"{a}: invalid option", f"{a}: invalid option")
-    return _ARG, name
+        kind = _IMAGE  # a disk image (implicit -hda): not modelled, harmless here
+    else:
+        name = a[2:] if a.startswith("--") else a[1:]
+        if name in NO_ARG:
+            kind = _NOARG_KINDS.get(name, _NOARG)
+        elif name in TAKES_ARG:
+            kind = _ARG_KINDS.get(name, _ARG)
+        else:
+            raise CmdlineError(f"{a}: invalid option", f"{a}: invalid option")
+    if len(_KINDS) > 4096:
+        _KINDS.clear()
+    _KINDS[a] = kind
+    return kind
 
 
 def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
     """Run QEMU's option loop over ``argv`` (without the binary)."""
     out = ParsedCmdline()
     seen_ids: set[str] = set()
-    i, n = 0, len(argv)
     devices = out.devices
-    while i < n:
-        a = argv[i]
-        i += 1
-        kind, name = _option(a)
-        if kind == _IMAGE:
-            continue
-        if kind == _NOARG:
-            if name == "enable-kvm":
+    kinds = _KINDS
+    it = iter(argv)
+    for a in it:
+        kind = kinds.get(a)
+        if kind is None:
+            kind = _option(a)
+        if kind < _ARG:
+            if kind == _ENABLE_KVM:
                 out.enable_kvm = True
-            elif name == "nodefaults":
+            elif kind == _NODEFAULTS:
                 out.nodefaults = True
-            elif name == "only-migratable":
+            elif kind == _ONLY_MIGRATABLE:
                 out.only_migratable = True
             continue
-        if i >= n:
+        v = next(it, None)
+        if v is None:
             raise CmdlineError(f"{a}: requires an argument", f"{a}: requires an argument")
-        v = argv[i]
-        i += 1
-        if name == "device":
-            if v[:1] == "{":
-                raise CmdlineError(f"-device {v}: JSON -device syntax is not modelled")
-            driver, props, dev_id, id_ok = _device_items(v)
+        if kind == _ARG:
+            continue
+        if kind == _DEVICE:
+            d, id_ok = _device_opt(v, len(devices))
+            dev_id = d.id
             if dev_id is not None:
                 if not id_ok:
                     raise CmdlineError(f"-device {v}: invalid id '{dev_id}'",
@@ -251,29 +289,29 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
                     raise CmdlineError(f"-device {v}: duplicate id '{dev_id}'",
                                        f"-device {v}: Duplicate ID '{dev_id}' for device")
                 seen_ids.add(dev_id)
-            devices.append(DeviceOpt(v, driver, props, dev_id, len(devices)))
-        elif name == "M" or name == "machine":
+            devices.append(d)
+        elif kind == _MACHINE:
             out.machine_given = True
             out.machine.update(split_opts(v, "type"))
-        elif name == "accel":
-            out.accels.append(dict(split_opts(v, "accel")))
-        elif name == "global":
+        elif kind == _ACCEL:
+            out.accels.append(_opts_dict(v, "accel"))
+        elif kind == _GLOBAL:
             out.globals.append(_global(v))
-        elif name == "object":
-            out.objects.append(dict(split_opts(v, "qom-type")))
-        elif name == "netdev":
-            d = dict(split_opts(v, "type"))
-            if "id" in d:
-                out.netdevs.add(d["id"])
-        elif name == "bios":
+        elif kind == _OBJECT:
+            out.objects.append(_opts_dict(v, "qom-type"))
+        elif kind == _NETDEV:
+            nd = dict(split_opts(v, "type"))
+            if "id" in nd:
+                out.netdevs.add(nd["id"])
+        elif kind == _BIOS:
             out.bios = v
-        elif name == "kernel":
+        elif kind == _KERNEL:
             out.kernel = v
-        elif name == "pflash":
+        elif kind == _PFLASH:
             out.pflash = True
-        elif name == "drive":
+        elif kind == _DRIVE:
             if dict(split_opts(v, "file")).get("if") == "pflash":
                 out.pflash = True
-        elif name == "qtest":
+        elif kind == _QTEST:
             out.qtest = True
     return out

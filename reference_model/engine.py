@@ -32,6 +32,7 @@ from . import cmdline
 from .cmdline import CmdlineError, DeviceOpt
 from .machine import Bus, PciDev, Smmu
 from .prediction import (
+    AddressSpaceKind,
     DevicePrediction,
     EventResult,
     IortPrediction,
@@ -121,8 +122,8 @@ def _qmp_str(v: Any) -> str:
 class _Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
-    __slots__ = ("bridge", "hot_bridge", "is_bridge", "nic", "pci", "pxb", "smmu", "valid",
-                 "virtio_iommu")
+    __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "hot_bridge",
+                 "is_bridge", "nic", "pci", "pxb", "smmu", "valid", "virtio_iommu")
 
     def __init__(self, t: TypeHierarchy, driver: str) -> None:
         self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
@@ -135,33 +136,59 @@ class _Traits:
         self.bridge = self.is_bridge or self.pxb
         self.hot_bridge = not self.pxb and any(h in anc for h in _HOTPLUG_BRIDGES)
         self.nic = not _NIC_BASES.isdisjoint(anc)
+        # admission class (rules/admission.py) with and without an iommufd backend, and
+        # its (rule, message id or None) row of admission.TABLE
+        self.cls_fd = admission.classify(t, driver, True)
+        self.cls_nofd = admission.classify(t, driver, False)
+        self.adm_fd = admission.TABLE[self.cls_fd]
+        self.adm_nofd = admission.TABLE[self.cls_nofd]
 
 
-_TRAITS: dict[tuple[int, str], _Traits] = {}
 #: -M outcome per (machine options, profile, type table): (type, no_nested_smmu, props)
 #: or the exception it raises; the props dict is shared, so it is only ever read
 _MACHINE_MEMO: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
 
 
 def _traits(t: TypeHierarchy, driver: str) -> _Traits:
-    k = (id(t), driver)
-    tr = _TRAITS.get(k)
+    """The traits of ``driver``, computed once per type table (kept on the table)."""
+    tr: _Traits | None = t.memo.get(driver)
     if tr is None:
-        tr = _TRAITS[k] = _Traits(t, driver)
+        tr = t.memo[driver] = _Traits(t, driver)
     return tr
 
 
 _NO_CMDLINE = cmdline.ParsedCmdline()
+#: per property schema: the default values, and the (name, spec) pairs qom-get shows
+_DEFAULTS = {k: {n: sp.default for n, sp in v.items()} for k, v in SCHEMAS.items()}
+_QOM_SPECS = {k: tuple((n, sp) for n, sp in v.items() if sp.kind != "link")
+              for k, v in SCHEMAS.items()}
 
 
 class _Run:
-    """One prediction: the machine state plus what has been predicted so far."""
+    """One prediction: the machine state plus what has been predicted so far.
+
+    Immutable starting values are class attributes (an instance only gets its own once
+    a phase sets one), so building a run costs only its containers."""
+
+    legacy = False
+    virtio_iommu = False
+    accel_smmus = 0  # accel SMMUs created so far (admission and A4 need one)
+    next_base = 0x0C000000
+    smmu_index = 0
+    escape = False
+    _cur_opt = ""
+    cl_iommufds: Collection[str] = frozenset()
+    cl = _NO_CMDLINE  # replaced by _start before any phase reads it
+    mtype = ""
+    no_nested_smmu = False
+    mprops: dict[str, Any] = {}  # replaced by _machine (never mutated)
 
     def __init__(self, prof: Resolved, types: TypeHierarchy, host: HostSmmu | None) -> None:
         self.p = prof
         self.b = prof.b
         self.m = prof.msg
         self.types = types
+        self.tmemo: dict[str, _Traits] = types.memo
         self.host = host
         self.rules: list[RuleFiring] = []
         self.warnings: list[str] = []
@@ -169,26 +196,16 @@ class _Run:
         self.devs: dict[str, PciDev] = {}  # by key, creation order
         self.ids: set[str] = set()
         self.smmus: list[Smmu] = []
-        self.legacy = False
-        self.virtio_iommu = False
         self.nic_count: dict[str, int] = {}
         self.type_count: dict[str, int] = {}
-        self.next_base = 0x0C000000
-        self.smmu_index = 0
         self.globals_used: set[int] = set()
-        self.escape = False
         self._nics: list[str] = []
-        self._cur_opt = ""
-        self.cl_iommufds: set[str] = set()
-        self.cl = _NO_CMDLINE  # replaced by _start before any phase reads it
-        self.mtype = ""
-        self.no_nested_smmu = False
-        self.mprops: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- helpers
     def fire(self, rule_id: str, detail: str = "") -> str:
-        self.rules.append(RULES[rule_id].firing(detail))
-        return RULES[rule_id].row
+        r = RULES[rule_id]
+        self.rules.append(r.firing(detail))
+        return r.row
 
     def key_for(self, id: str | None, driver: str) -> str:
         if id:
@@ -203,7 +220,7 @@ class _Run:
         the outcome is memoised per distinct -M option set (like the option strings)."""
         if not cl.machine_given or not cl.machine.get("type"):
             raise _Exit(self.m["Q.no-machine"], R_MACHINE.id)
-        key = (tuple(cl.machine.items()), self.p.name, id(self.types))
+        key = (tuple(cl.machine.items()), self.p.name, self.types)
         hit = _MACHINE_MEMO.get(key)
         if hit is None:
             try:
@@ -335,6 +352,8 @@ class _Run:
         s.base = 0x09050000
         self.legacy = True
         self.smmus.append(s)
+        if s.accel:
+            self.accel_smmus += 1
 
     # ---------------------------------------------------------------- objects
     def _fmt(self, fail: tuple[str, str, dict[str, Any]]) -> str:
@@ -344,7 +363,9 @@ class _Run:
     def _new_object_props(self, driver: str, loc: str | None) -> dict[str, Any]:
         """instance creation: defaults, then matching -global values."""
         schema = SCHEMAS[self.b.props]
-        props: dict[str, Any] = {n: s.default for n, s in schema.items()}
+        props: dict[str, Any] = _DEFAULTS[self.b.props].copy()
+        if not self.cl.globals:
+            return props
         anc = self.types.ancestors(driver)
         for i, (gdrv, gprop, gval, _text) in enumerate(self.cl.globals):
             if gdrv not in anc:
@@ -390,7 +411,7 @@ class _Run:
     def add_device(self, driver: str, props: Mapping[str, str], id: str | None, cold: bool,
                    opt: DeviceOpt | None = None) -> tuple[str, str]:
         """qdev_device_add for one device; returns (key, deciding rule) or raises."""
-        tr = _traits(self.types, driver)
+        tr = self.tmemo.get(driver) or _traits(self.types, driver)
         if not tr.valid:
             self.fire(R_QDEV.id)
             raise _DevError(self.m["Q.no-model"].format(driver=driver), R_QDEV.id)
@@ -400,11 +421,11 @@ class _Run:
             raise CmdlineError(f"-device {driver}: only PCI devices and arm-smmuv3 are "
                                "modelled")
         bus: Bus | None = None
-        if "bus" in props:
-            bus = self.buses.get(props["bus"])
+        bname = props.get("bus")
+        if bname is not None:
+            bus = self.buses.get(bname)
             if bus is None:
-                raise _DevError(self.m["Q.bus-not-found"].format(bus=props["bus"]),
-                                R_QDEV.id)
+                raise _DevError(self.m["Q.bus-not-found"].format(bus=bname), R_QDEV.id)
             if is_smmu:
                 raise _DevError(self.m["Q.wrong-bus"].format(driver=driver, bustype="PCIE"),
                                 R_QDEV.id)
@@ -486,11 +507,12 @@ class _Run:
         if id:
             self.ids.add(id)
         self.smmus.append(s)
+        if s.accel:
+            self.accel_smmus += 1
         return s.key, ""
 
     def _add_pci(self, driver: str, props: Mapping[str, str], id: str | None, bus: Bus,
                  cold: bool, tr: _Traits) -> tuple[str, str]:
-        t = self.types
         if self.cl.globals:
             self._new_object_props(driver, None)
         iommufd = props.get("iommufd")
@@ -507,19 +529,21 @@ class _Run:
                 bypass = cmdline.parse_bool("bypass_iommu", props["bypass_iommu"])
             except ValueError as e:
                 raise _DevError(str(e), R_QDEV.id) from None
-        dev = PciDev(self.key_for(id, driver), id, driver, bus, cold)
-        dev.iommufd = iommufd is not None
+        key = id or self.key_for(id, driver)
+        dev = PciDev(key, id, driver, bus, cold)
+        if iommufd is not None:
+            dev.iommufd = True
         # realize: do_pci_register_device refuses non-bridges on a pxb root bus first
         if bus.pxb and bus.is_root and not tr.is_bridge:
             self.fire(R_PXB_ONLY_BRIDGES.id, driver)
             raise _DevError(self.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id)
-        # then supports_address_space (admission)
-        smmu, _ = asr.iommu_for(bus)
+        # then supports_address_space (admission): only an accel SMMU refuses devices
+        smmu = asr.iommu_for(bus)[0] if self.accel_smmus else None
         if smmu is not None and smmu.accel:
             dev.name = props.get("host") or props.get("sysfsdev", "").rstrip("/").rpartition(
                 "/")[2] or (id or driver)  # vfio: the host device's name, for messages
-            cls = admission.classify(t, driver, dev.iommufd)
-            rid, mid = admission.TABLE[cls]
+            cls = tr.cls_fd if dev.iommufd else tr.cls_nofd
+            rid, mid = tr.adm_fd if dev.iommufd else tr.adm_nofd
             if mid is not None:
                 if self.b.admission == "v4":
                     self._v4_admission(cls, dev, cold)
@@ -541,8 +565,8 @@ class _Run:
                 self._nics.append(id or f"{driver}.{n}")
         if id:
             self.ids.add(id)
-        self.devs[dev.key] = dev
-        return dev.key, ""
+        self.devs[key] = dev
+        return key, ""
 
     def _v4_admission(self, cls: str, dev: PciDev, cold: bool) -> None:
         """v4: get_address_space refused cold plugs with exit(1), warned on hot plugs."""
@@ -592,6 +616,8 @@ class _Run:
                 raise _Exit(self._fmt((preconditions.P15.id, "P15", {})), preconditions.P15.id)
             if s.accel and self.b.cmdqv and s.props.get("cmdqv") == "on" and not s.cold_vfio:
                 raise _Exit(self._fmt((preconditions.P16.id, "P16", {})), preconditions.P16.id)
+        if not self.accel_smmus:
+            return
         for d in self.devs.values():
             smmu, _ = asr.iommu_for(d.bus)
             if smmu is not None and smmu.accel and admission.TABLE[admission.classify(
@@ -605,16 +631,17 @@ class _Run:
         if ev.op == "device_add":
             driver = str(a.get("driver", ""))
             id = a.get("id")
-            props = {k: _qmp_str(v) for k, v in a.items() if k not in ("driver", "id")}
+            props = {k: v if v.__class__ is str else _qmp_str(v) for k, v in a.items()
+                     if k != "driver" and k != "id"}
             self._cur_opt = driver
             self.warnings_before = len(self.warnings)
             try:
                 key, _ = self.add_device(driver, props, None if id is None else str(id),
-                                         cold=False)
+                                         False)
             except _DevError as e:
                 return EventResult("device_add", id, False, e.cls, e.text,
                                    RULES[e.rule].row)
-            return EventResult("device_add", id, True, rule=self._as_of(key)[0].rule)
+            return EventResult("device_add", id, True, rule=self._placement(self.devs[key])[2])
         did = str(a.get("id"))
         dev = self.devs.get(did)
         smmu = next((s for s in self.smmus if s.id == did), None)
@@ -639,40 +666,53 @@ class _Run:
         return EventResult("device_del", did, True, rule="F")
 
     # ---------------------------------------------------------------- results
-    def _as_of(self, key: str) -> tuple[DevicePrediction, str]:
-        d = self.devs[key]
+    def _placement(self, d: PciDev) -> tuple[AddressSpaceKind, str | None, str]:
+        """(address-space kind, SMMU id, catalogue row) of one PCI device."""
         smmu, why = asr.iommu_for(d.bus)
         if smmu is None:
-            return DevicePrediction("system", None, RULES[why].row), why
+            return "system", None, RULES[why].row
         sid = smmu.id or smmu.key
         if not smmu.accel:
-            return DevicePrediction("iommu", sid, "AS1"), asr.AS1.id
-        if admission.classify(self.types, d.driver, d.iommufd) == "vfio":
+            return "iommu", sid, "AS1"
+        if d.iommufd and _traits(self.types, d.driver).cls_fd == "vfio":
             if self.b.vfio_as == "system":
-                return DevicePrediction("system", sid, "AS4"), asr.AS4_V4.id
-            return DevicePrediction("accel-sysmem", sid, "AS4"), asr.AS4.id
-        return DevicePrediction("iommu", sid, "AS3"), asr.AS3.id
+                return "system", sid, "AS4"
+            return "accel-sysmem", sid, "AS4"
+        return "iommu", sid, "AS3"
 
     def devices(self) -> dict[str, DevicePrediction] | None:
         if self.virtio_iommu:
             return None
+        placement = self._placement
         out: dict[str, DevicePrediction] = {}
-        for k in self.devs:
-            out[k], _ = self._as_of(k)
+        for k, d in self.devs.items():
+            root = d.bus.root_bus
+            if root.bypass or root.pxb:
+                out[k] = DevicePrediction(*placement(d))
+                continue
+            smmu = root.smmu
+            if smmu is None:  # iommu_for: AS2
+                out[k] = DevicePrediction("system", None, "AS2")
+            elif not smmu.accel:  # AS1
+                out[k] = DevicePrediction("iommu", smmu.id or smmu.key, "AS1")
+            else:
+                out[k] = DevicePrediction(*placement(d))
         return out
 
     def smmu_predictions(self) -> dict[str, SmmuPrediction]:
         schema = SCHEMAS[self.b.props]
+        specs = _QOM_SPECS[self.b.props]
+        has_gpa = "msi-gpa" in schema
         out: dict[str, SmmuPrediction] = {}
         for s in self.smmus:
-            props = {n: qom_value(spec, s.props.get(n)) for n, spec in schema.items()
-                     if spec.kind != "link"}
+            sp = s.props
+            props = {n: qom_value(spec, sp.get(n)) for n, spec in specs}
             props["smmu_per_bus"] = s.per_bus
-            if "msi-gpa" in props:
+            if has_gpa:
                 props["msi-gpa"] = s.msi_gpa
             out[s.id or s.key] = SmmuPrediction(
                 idr=None if s.idr is None else dict(s.idr),
-                msi_gpa=s.msi_gpa if "msi-gpa" in schema else None,
+                msi_gpa=s.msi_gpa if has_gpa else None,
                 properties=props, base=s.base)
         return out
 
@@ -748,17 +788,20 @@ def _start(run: _Run, argv: Sequence[str]) -> None:
             raise
         raise _Exit(e.qemu_text, R_OPT.id) from None
     run.cl = cl
-    run.cl_iommufds = {o.get("id", "") for o in cl.objects if o.get("qom-type") == "iommufd"}
+    if cl.objects:
+        run.cl_iommufds = {o.get("id", "") for o in cl.objects
+                           if o.get("qom-type") == "iommufd"}
     run._machine(cl)
     run._accel(cl)
     try:
         run._board(cl)
     except _DevError as e:
         raise _Exit(e.text, e.rule) from None
+    add = run.add_device
     for d in cl.devices:
         run._cur_opt = d.optstring
         try:
-            run.add_device(d.driver, d.props, d.id, cold=True, opt=d)
+            add(d.driver, d.props, d.id, True, d)
         except _DevError as e:
             raise _Exit(d.location + e.text, e.rule) from None
     run._creation_done(cl)

@@ -47,7 +47,7 @@ class TypeHierarchyError(ValueError):
 class TypeHierarchy:
     """``name -> parent`` for every QOM type of one QEMU binary."""
 
-    __slots__ = ("_abstract", "_ancestors", "_parent", "source")
+    __slots__ = ("_abstract", "_ancestors", "_parent", "memo", "source")
 
     def __init__(self, parents: Mapping[str, str | None], abstract: Iterable[str] = (),
                  source: str = "") -> None:
@@ -55,6 +55,8 @@ class TypeHierarchy:
         self._abstract = frozenset(abstract)
         self._ancestors: dict[str, frozenset[str]] = {}
         self.source = source
+        #: per-type facts derived by the engine (type name -> traits), filled on demand
+        self.memo: dict[str, Any] = {}
 
     # ------------------------------------------------------------ construction
     @classmethod

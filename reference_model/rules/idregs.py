@@ -13,6 +13,7 @@ with stage 2); ``IDR5=0x74``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from . import register, rule
@@ -50,15 +51,18 @@ _DEFAULT_RULE = register("2b.defaults", "2b", "11.1",
                          doc="default ID registers from smmuv3_init_id_regs")
 
 
-def get(idr: dict[str, int], name: str) -> int:
-    reg, lsb, width = FIELD[name]
-    return (idr[f"IDR{reg}"] >> lsb) & ((1 << width) - 1)
+#: FIELD with the register key and mask precomputed: name -> ("IDRn", lsb, mask)
+_FIELD_KEY = {n: (f"IDR{reg}", lsb, (1 << width) - 1) for n, (reg, lsb, width) in FIELD.items()}
+
+
+def get(idr: Mapping[str, int], name: str) -> int:
+    key, lsb, mask = _FIELD_KEY[name]
+    return (idr[key] >> lsb) & mask
 
 
 def put(idr: dict[str, int], name: str, value: int) -> None:
-    reg, lsb, width = FIELD[name]
-    key = f"IDR{reg}"
-    mask = ((1 << width) - 1) << lsb
+    key, lsb, mask = _FIELD_KEY[name]
+    mask <<= lsb
     idr[key] = (idr[key] & ~mask) | ((value << lsb) & mask)
 
 
@@ -72,12 +76,21 @@ def _base() -> dict[str, int]:
 _BASE = _base()
 
 
-def init_id_regs(stage: str | None) -> dict[str, int]:
-    """IDR0/1/3/5 after ``smmuv3_init_id_regs`` without accel overrides."""
+def _staged(fields: tuple[tuple[str, int], ...]) -> dict[str, int]:
     idr = dict(_BASE)
-    for name, v in STAGE_FIELDS.get(stage, STAGE1):
+    for name, v in fields:
         put(idr, name, v)
     return idr
+
+
+#: the registers per stage value (computed once; init_id_regs hands out copies)
+_BY_STAGE = {k: _staged(v) for k, v in STAGE_FIELDS.items()}
+_STAGE1_IDR = _staged(STAGE1)
+
+
+def init_id_regs(stage: str | None) -> dict[str, int]:
+    """IDR0/1/3/5 after ``smmuv3_init_id_regs`` without accel overrides."""
+    return dict(_BY_STAGE.get(stage, _STAGE1_IDR))
 
 
 def _ssid(v: Any) -> int:
