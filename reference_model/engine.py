@@ -144,11 +144,6 @@ class _Traits:
         self.adm_nofd = admission.TABLE[self.cls_nofd]
 
 
-#: -M outcome per (machine options, profile, type table): (type, no_nested_smmu, props)
-#: or the exception it raises; the props dict is shared, so it is only ever read
-_MACHINE_MEMO: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
-
-
 def _traits(t: TypeHierarchy, driver: str) -> _Traits:
     """The traits of ``driver``, computed once per type table (kept on the table)."""
     tr: _Traits | None = t.memo.get(driver)
@@ -158,6 +153,19 @@ def _traits(t: TypeHierarchy, driver: str) -> _Traits:
 
 
 _NO_CMDLINE = cmdline.ParsedCmdline()
+
+
+class _MachineMemo:
+    """The -M outcome of one option set (per profile and type table), and the board's
+    MSI controller by kvm (filled on first use)."""
+
+    __slots__ = ("ctrl", "mtype", "no_nested", "props")
+
+    def __init__(self, mtype: str, no_nested: bool, props: dict[str, Any]) -> None:
+        self.mtype = mtype
+        self.no_nested = no_nested
+        self.props = props  # shared: only ever read
+        self.ctrl: dict[bool, str | None] = {False: None, True: None}
 #: per property schema: the default values, and the (name, spec) pairs qom-get shows
 _DEFAULTS = {k: {n: sp.default for n, sp in v.items()} for k, v in SCHEMAS.items()}
 _QOM_SPECS = {k: tuple((n, sp) for n, sp in v.items() if sp.kind != "link")
@@ -188,7 +196,7 @@ class _Run:
         self.b = prof.b
         self.m = prof.msg
         self.types = types
-        self.tmemo: dict[str, _Traits] = types.memo
+        self.tmemo: dict[Any, Any] = types.memo
         self.host = host
         self.rules: list[RuleFiring] = []
         self.warnings: list[str] = []
@@ -220,26 +228,31 @@ class _Run:
         the outcome is memoised per distinct -M option set (like the option strings)."""
         if not cl.machine_given or not cl.machine.get("type"):
             raise _Exit(self.m["Q.no-machine"], R_MACHINE.id)
-        key = (tuple(cl.machine.items()), self.p.name, self.types)
-        hit = _MACHINE_MEMO.get(key)
+        # one memo per (profile, type table), kept on the type table
+        mkey = ("-M", self.p.name)
+        memo = self.types.memo.get(mkey)
+        if memo is None:
+            memo = self.types.memo[mkey] = {}
+        key = tuple(cl.machine.items())
+        hit = memo.get(key)
         if hit is None:
             try:
                 self._machine_uncached(cl)
-                hit = (self.mtype, self.no_nested_smmu, self.mprops)
+                hit = _MachineMemo(self.mtype, self.no_nested_smmu, self.mprops)
             except _Exit as e:
                 hit = ("exit", e.text or "", e.rule)
             except CmdlineError as e:
                 hit = ("cmdline", str(e), "")
-            if len(_MACHINE_MEMO) > 4096:
-                _MACHINE_MEMO.clear()
-            _MACHINE_MEMO[key] = hit
-        first, second, third = hit
-        if first == "exit":  # a fresh exception each time (a re-raised one grows)
-            raise _Exit(str(second), str(third))
-        if first == "cmdline":
+            if len(memo) > 4096:
+                memo.clear()
+            memo[key] = hit
+        if hit.__class__ is not _MachineMemo:  # a fresh exception each time
+            first, second, third = hit
+            if first == "exit":
+                raise _Exit(str(second), str(third))
             raise CmdlineError(str(second))
-        assert isinstance(third, dict)
-        self.mtype, self.no_nested_smmu, self.mprops = str(first), bool(second), third
+        self.mm = hit
+        self.mtype, self.no_nested_smmu, self.mprops = hit.mtype, hit.no_nested, hit.props
 
     def _machine_uncached(self, cl: cmdline.ParsedCmdline) -> None:
         mtype = cl.machine["type"]
@@ -305,26 +318,22 @@ class _Run:
 
     def _board(self, cl: cmdline.ParsedCmdline) -> None:
         mp = self.mprops
-        gic = mp.get("gic-version")
-        if gic is None:
-            if self.kvm:
-                self.fire(msi.GIC_DEFAULT.id)
-            gic_major = 3 if self.kvm else 2
-        elif gic in ("host", "max"):
-            gic_major = 3
-        elif gic == "x-5":
-            raise CmdlineError("-M gic-version=x-5: not modelled")
-        else:
-            gic_major = int(gic)
-        ctrl = msi.controller(gic_major, mp.get("msi", "auto"), mp.get("its", True))
+        # the interrupt controller is pure in (-M props, kvm): memoised with the -M outcome
+        kvm = self.kvm
+        ctrl = self.mm.ctrl[kvm]
         if ctrl is None:
+            ctrl = self.mm.ctrl[kvm] = self._msi_controller(mp, kvm)
+        if kvm and "gic-version" not in mp:
+            self.fire(msi.GIC_DEFAULT.id)
+        if ctrl == "x-5":
+            raise CmdlineError("-M gic-version=x-5: not modelled")
+        if ctrl == "error":
             raise _Exit(msi.GICV2_ITS, R_MACHINE.id)
         self.msi_ctrl = ctrl
-        acpi = mp.get("acpi", "auto")
         firmware = cl.bios is not None or cl.pflash
-        self.dt_mode = not (firmware and acpi != "off")
-        pcie0 = Bus("pcie.0", None, True, False, bypass=mp.get("default-bus-bypass-iommu",
-                                                               False))
+        self.dt_mode = not (firmware and mp.get("acpi", "auto") != "off")
+        pcie0 = Bus("pcie.0", None, True, False, False,
+                    mp.get("default-bus-bypass-iommu", False))
         self.buses["pcie.0"] = pcie0
         self.default_bus = pcie0
         gp = PciDev("gpex-root", None, "gpex-root", pcie0, True)
@@ -332,6 +341,22 @@ class _Run:
         self.type_count["gpex-root"] = 1
         if mp.get("iommu") == "smmuv3":
             self._legacy_smmu(pcie0)
+
+    @staticmethod
+    def _msi_controller(mp: Mapping[str, Any], kvm: bool) -> str:
+        """The MSI controller of the board (``"x-5"``: not modelled, ``"error"``: GICv2 +
+        ITS)."""
+        gic = mp.get("gic-version")
+        if gic is None:
+            gic_major = 3 if kvm else 2
+        elif gic in ("host", "max"):
+            gic_major = 3
+        elif gic == "x-5":
+            return "x-5"
+        else:
+            gic_major = int(gic)
+        ctrl = msi.controller(gic_major, mp.get("msi", "auto"), mp.get("its", True))
+        return "error" if ctrl is None else ctrl
 
     def _legacy_smmu(self, pcie0: Bus) -> None:
         props = self._new_object_props(TYPE_ARM_SMMUV3, None)  # errors: no location
@@ -461,11 +486,18 @@ class _Run:
                 raise _DevError(self.m["Q.prop-not-found"].format(type=driver, prop=k),
                                 R_QDEV.id)
             try:
-                p[k] = self._parse_prop(spec, props[k])
+                # _parse_prop, inlined
+                v = props[k]
+                if spec.kind == "link":
+                    if v not in self.buses:
+                        raise ValueError(self.m["Q.dev-not-found"].format(name=v))
+                    p[k] = v
+                else:
+                    p[k] = parse_value(spec, v)
             except ValueError as e:
                 self.fire("2a.parse")
                 raise _DevError(str(e), "2a.parse") from None
-        s = Smmu(self.key_for(id, driver), id, p)
+        s = Smmu(id or self.key_for(id, driver), id, p)
         fail = preconditions.pre_plug(self.b, s.accel, self.legacy, self.virtio_iommu,
                                       self.kvm, self.irqchip, p.get("stage"), False)
         if fail is not None and fail[0] == preconditions.P3.id and s.accel and \
@@ -554,8 +586,7 @@ class _Run:
                 self._vfio_attach(smmu, dev, cold)
         if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
-            nb = self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, pxb=tr.pxb,
-                                        bypass=bypass)
+            nb = self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, tr.pxb, bypass)
             if tr.pxb:
                 self.default_bus = nb
         if tr.nic:

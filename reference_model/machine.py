@@ -15,7 +15,7 @@ class Smmu:
     """One arm-smmuv3 (user-created, or the legacy ``iommu=smmuv3`` one, id ``legacy``)."""
 
     __slots__ = ("accel", "auto_finalised", "auto_mode", "base", "bus", "cold_vfio", "id",
-                 "idr", "key", "msi_gpa", "per_bus", "props", "spec_values")
+                 "idr", "key", "msi_gpa", "per_bus", "props")
 
     def __init__(self, key: str, id: str | None, props: dict[str, Any]) -> None:
         self.key = key
@@ -30,7 +30,6 @@ class Smmu:
         self.auto_mode = False
         self.auto_finalised = False
         self.cold_vfio = 0
-        self.spec_values: dict[str, Any] = {}
 
 
 class Bus:

@@ -55,8 +55,9 @@ class TypeHierarchy:
         self._abstract = frozenset(abstract)
         self._ancestors: dict[str, frozenset[str]] = {}
         self.source = source
-        #: per-type facts derived by the engine (type name -> traits), filled on demand
-        self.memo: dict[str, Any] = {}
+        #: facts the engine derives from this table (type name -> traits, and its -M
+        #: outcomes), filled on demand
+        self.memo: dict[Any, Any] = {}
 
     # ------------------------------------------------------------ construction
     @classmethod

@@ -42,16 +42,19 @@ class Rule:
     doc: str = ""
 
     def firing(self, detail: str = "") -> RuleFiring:
-        if not detail:  # RuleFiring is frozen: one shared instance per rule suffices
-            f = _PLAIN.get(self.id)
-            if f is None:
-                f = _PLAIN[self.id] = RuleFiring(self.id, self.row, self.source,
-                                                 self.predicted)
-            return f
-        return RuleFiring(self.id, self.row, self.source, self.predicted, detail)
+        # RuleFiring is frozen: one shared instance per (rule, detail) suffices
+        k = (self.id, detail)
+        f = _FIRINGS.get(k)
+        if f is None:
+            if len(_FIRINGS) > 8192:
+                _FIRINGS.clear()
+            f = _FIRINGS[k] = RuleFiring(self.id, self.row, self.source, self.predicted,
+                                         detail)
+        return f
 
 
-_PLAIN: dict[str, RuleFiring] = {}
+#: interned firings by (rule id, detail)
+_FIRINGS: dict[tuple[str, str], RuleFiring] = {}
 
 
 #: every registered rule, by id

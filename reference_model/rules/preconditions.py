@@ -53,21 +53,42 @@ def pre_plug(b: Behaviour, accel: bool, legacy: bool, virtio_iommu: bool, kvm: b
     return None
 
 
-#: non-accel checks in 11.1.3 order (TCG✔): (property, bad-value test, message id)
-_NONACCEL_11 = (
-    ("ril", lambda v: v == "off", "V.ril"),
-    ("ats", lambda v: v == "on", "V.ats"),
-    ("oas", lambda v: v == "48", "V.oas"),
-    ("ssidsize", lambda v: v not in ("auto", "0"), "V.ssidsize"),
-    ("cmdqv", lambda v: v == "on", "V.cmdqv"),
-)
-_NONACCEL_MERGED = (
-    ("ril", lambda v: v is False, "V.ril"),
-    ("ats", lambda v: v is True, "V.ats"),
-    ("oas", lambda v: v != 44, "V.oas"),
-    ("ssidsize", lambda v: v != 0, "V.ssidsize"),
-    ("pasid", lambda v: v is True, "V.ssidsize"),
-)
+_MISSING: Any = object()
+
+
+def _nonaccel_11(p: dict[str, Any]) -> str | None:
+    """Non-accel checks in 11.1.3 order (TCG✔): the message id of the first failure."""
+    g = p.get
+    if g("ril") == "off":
+        return "V.ril"
+    if g("ats") == "on":
+        return "V.ats"
+    if g("oas") == "48":
+        return "V.oas"
+    v = g("ssidsize", "auto")
+    if v != "auto" and v != "0":
+        return "V.ssidsize"
+    if g("cmdqv") == "on":
+        return "V.cmdqv"
+    return None
+
+
+def _nonaccel_merged(p: dict[str, Any]) -> str | None:
+    """Non-accel checks of the merged series (and v4: ``pasid``)."""
+    g = p.get
+    if g("ril") is False:
+        return "V.ril"
+    if g("ats") is True:
+        return "V.ats"
+    v = g("oas", _MISSING)
+    if v is not _MISSING and v != 44:
+        return "V.oas"
+    v = g("ssidsize", _MISSING)
+    if v is not _MISSING and v != 0:
+        return "V.ssidsize"
+    if g("pasid") is True:
+        return "V.ssidsize"
+    return None
 
 
 def validate(b: Behaviour, p: dict[str, Any], only_migratable: bool) -> Failure:
@@ -76,14 +97,12 @@ def validate(b: Behaviour, p: dict[str, Any], only_migratable: bool) -> Failure:
     if b.props == "11.1":
         if p["oas"] not in ("auto", "44", "48"):
             return VAL.id, "V.oas-range", {}
-        table = _NONACCEL_11
-    else:
-        table = _NONACCEL_MERGED
-    if not accel:
-        for prop, bad, mid in table:
-            if prop in p and bad(p[prop]):
-                return VAL.id, mid, {}
-        return None
+        if not accel:
+            mid = _nonaccel_11(p)
+            return None if mid is None else (VAL.id, mid, {})
+    elif not accel:
+        mid = _nonaccel_merged(p)
+        return None if mid is None else (VAL.id, mid, {})
     if b.stage_check == "realize" and p.get("stage") not in (None, "1"):
         return P11.id, "P11", {}
     if b.props != "11.1":

@@ -27,8 +27,11 @@ from ..cmdline import parse_bool
 from . import register
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PropSpec:
+    """One property of one schema.  Compared and hashed by identity (every spec is one
+    object of :data:`SCHEMAS`), which keeps the :func:`parse_value` cache cheap."""
+
     name: str
     kind: str  # bool | enum | uint8 | uint64 | str | link
     default: Any
