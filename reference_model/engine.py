@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from . import cmdline
@@ -161,7 +162,7 @@ class _MachineMemo:
 
     __slots__ = ("ctrl", "mtype", "no_nested", "props")
 
-    def __init__(self, mtype: str, no_nested: bool, props: dict[str, Any]) -> None:
+    def __init__(self, mtype: str, no_nested: bool, props: Mapping[str, Any]) -> None:
         self.mtype = mtype
         self.no_nested = no_nested
         self.props = props  # shared: only ever read
@@ -189,7 +190,7 @@ class _Run:
     cl = _NO_CMDLINE  # replaced by _start before any phase reads it
     mtype = ""
     no_nested_smmu = False
-    mprops: dict[str, Any] = {}  # replaced by _machine (never mutated)
+    mprops: Mapping[str, Any] = MappingProxyType({})  # replaced by _machine (read only)
 
     def __init__(self, prof: Resolved, types: TypeHierarchy, host: HostSmmu | None) -> None:
         self.p = prof
@@ -246,7 +247,7 @@ class _Run:
             if len(memo) > 4096:
                 memo.clear()
             memo[key] = hit
-        if hit.__class__ is not _MachineMemo:  # a fresh exception each time
+        if not isinstance(hit, _MachineMemo):  # a fresh exception each time
             first, second, third = hit
             if first == "exit":
                 raise _Exit(str(second), str(third))
