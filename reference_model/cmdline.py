@@ -84,6 +84,25 @@ def split_opts(text: str, implied: str | None) -> tuple[tuple[str, str], ...]:
     ``implied`` names the key of a leading bare value (``driver``, ``type`` ...).
     """
     items: list[tuple[str, str]] = []
+    if ",," not in text:
+        # no escaped comma: the items are the comma-separated parts (the loop below
+        # makes no item after a trailing comma, and none of an empty string)
+        parts = text.split(",") if text else []
+        if text.endswith(","):
+            parts.pop()
+        first = True
+        for item in parts:
+            key, eq, value = item.partition("=")
+            if first and implied is not None and not eq:
+                items.append((implied, item))
+            elif eq:
+                items.append((key, value))
+            elif item.startswith("no") and len(item) > 2:
+                items.append((item[2:], "off"))
+            elif item:
+                items.append((item, "on"))
+            first = False
+        return tuple(items)
     i, n, first = 0, len(text), True
     while i < n:
         # read one item up to an unescaped comma

@@ -156,6 +156,9 @@ def _traits(t: TypeHierarchy, driver: str) -> _Traits:
 _NO_CMDLINE = cmdline.ParsedCmdline()
 
 
+_INDEX_TEXT = tuple(str(i) for i in range(64))
+
+
 class _MachineMemo:
     """The -M outcome of one option set (per profile and type table), and the board's
     MSI controller by kvm (filled on first use)."""
@@ -291,8 +294,23 @@ class _Run:
         self.mprops = vals
 
     def _accel(self, cl: cmdline.ParsedCmdline) -> None:
+        m = cl.machine
+        if len(cl.accels) == 1 and "accel" not in m and not cl.enable_kvm:
+            # one -accel: the general code below, straight-line
+            a = cl.accels[0]
+            name = a.get("accel", "")
+            if name == "kvm":
+                irqchip = a["kernel-irqchip"] if "kernel-irqchip" in a else m.get(
+                    "kernel-irqchip", m.get("kernel_irqchip", "on"))
+                self.kvm = True
+                self._irqchip(irqchip)
+                return
+            if name == "tcg" or (name == "qtest" and cl.qtest):
+                self.kvm = self.irqchip = False
+                return
+            raise _Exit(self.m["Q.bad-accel"].format(name=name), R_ACCEL.id)
         names: list[str] = []
-        irqchip = cl.machine.get("kernel-irqchip", cl.machine.get("kernel_irqchip", "on"))
+        irqchip = m.get("kernel-irqchip", m.get("kernel_irqchip", "on"))
         if "accel" in cl.machine:
             if cl.accels:
                 raise _Exit('The -accel and "-machine accel=" options are incompatible',
@@ -310,9 +328,16 @@ class _Run:
         if name not in ("kvm", "tcg") and not (name == "qtest" and cl.qtest):
             raise _Exit(self.m["Q.bad-accel"].format(name=name), R_ACCEL.id)
         self.kvm = name == "kvm"
+        if self.kvm:
+            self._irqchip(irqchip)
+        else:
+            self.irqchip = False
+
+    def _irqchip(self, irqchip: str) -> None:
+        """kvm: is the irqchip in the kernel (``split`` is not)?"""
         try:
-            self.irqchip = self.kvm and irqchip != "split" and cmdline.parse_bool(
-                "kernel-irqchip", irqchip)
+            self.irqchip = irqchip != "split" and cmdline.parse_bool("kernel-irqchip",
+                                                                     irqchip)
         except ValueError:
             raise _Exit(f"Parameter 'kernel-irqchip' does not accept value '{irqchip}'",
                         R_ACCEL.id) from None
@@ -507,7 +532,8 @@ class _Run:
         if fail is None:
             s.per_bus = True  # virt: the SMMU is specific to its PCI bus
             p["smmu_per_bus"] = True
-            self._set_msi_gpa(s, "pre_plug")
+            if s.accel:
+                self._set_msi_gpa(s, "pre_plug")
             fail = preconditions.validate(self.b, p, self.cl.only_migratable)
         if fail is None:
             prim = p.get("primary-bus")
@@ -519,7 +545,8 @@ class _Run:
             raise _DevError(self._fmt(fail), fail[0])
         assert pbus is not None
         self._init_smmu(s)
-        self._set_msi_gpa(s, "plug")
+        if s.accel:
+            self._set_msi_gpa(s, "plug")
         fail, warn = preconditions.plug(self.b, s.accel, p.get("stage"), pbus.bypass,
                                         self.dt_mode, pbus.name == "pcie.0")
         if fail is not None:
@@ -532,7 +559,8 @@ class _Run:
         if "identifier" in p:
             # virt numbers the user-created SMMUs in creation order and overwrites any
             # user-given identifier (docs/model.md, finding 16; TCG: 7,9 -> 0,1,2)
-            self.fire(R_IDENT.id, str(self.smmu_index))
+            self.fire(R_IDENT.id, _INDEX_TEXT[self.smmu_index]
+                      if self.smmu_index < 64 else str(self.smmu_index))
             p["identifier"] = self.smmu_index
         self.smmu_index += 1
         s.base = self.next_base
@@ -666,14 +694,14 @@ class _Run:
             props = {k: v if v.__class__ is str else _qmp_str(v) for k, v in a.items()
                      if k != "driver" and k != "id"}
             self._cur_opt = driver
-            self.warnings_before = len(self.warnings)
             try:
                 key, _ = self.add_device(driver, props, None if id is None else str(id),
                                          False)
             except _DevError as e:
                 return EventResult("device_add", id, False, e.cls, e.text,
                                    RULES[e.rule].row)
-            return EventResult("device_add", id, True, rule=self._placement(self.devs[key])[2])
+            return EventResult("device_add", id, True, None, None,
+                               self._placement(self.devs[key])[2])
         did = str(a.get("id"))
         dev = self.devs.get(did)
         smmu = next((s for s in self.smmus if s.id == did), None)
@@ -695,7 +723,7 @@ class _Run:
         else:
             del self.devs[did]
             self.ids.discard(did)
-        return EventResult("device_del", did, True, rule="F")
+        return EventResult("device_del", did, True, None, None, "F")
 
     # ---------------------------------------------------------------- results
     def _placement(self, d: PciDev) -> tuple[AddressSpaceKind, str | None, str]:
@@ -797,8 +825,10 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
     prof = resolve(profile)
     run = _Run(prof, types if types is not None else TypeHierarchy.builtin(), host)
     try:
-        _start(run, argv)
-    except _Exit as e:
+        e = _start(run, argv)
+    except _Exit as raised:
+        e = raised
+    if e is not None:
         if e.rule not in {f.rule for f in run.rules}:
             run.fire(e.rule, e.detail)
         return Prediction("exits", e.code, e.text, run.warnings, None, None, None, run.rules,
@@ -811,8 +841,9 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
     return pred
 
 
-def _start(run: _Run, argv: Sequence[str]) -> None:
-    """Phases 1-6, remembering the current -device text for warnings."""
+def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
+    """Phases 1-6, remembering the current -device text for warnings.  An exit raises
+    :class:`_Exit`, or returns it when a ``-device`` fails (one raise fewer)."""
     try:
         cl = cmdline.parse(tuple(argv))
     except CmdlineError as e:
@@ -835,5 +866,6 @@ def _start(run: _Run, argv: Sequence[str]) -> None:
         try:
             add(d.driver, d.props, d.id, True, d)
         except _DevError as e:
-            raise _Exit(d.location + e.text, e.rule) from None
+            return _Exit(d.location + e.text, e.rule)
     run._creation_done(cl)
+    return None
