@@ -16,7 +16,9 @@ guest agent answers and L1 has been prepared:
 no QEMU left running, device still bound to vfio-pci, ``/dev/kvm`` present).
 :meth:`L1Machine.shutdown` stops L0 (SIGTERM, then SIGKILL) and removes the folder; it
 is idempotent, and an ``atexit`` hook does the same for machines still running when the
-interpreter exits.  The console log is kept in ``log_dir`` when one is given.
+interpreter exits; L0 is started with ``PR_SET_PDEATHSIG`` so that even a SIGKILLed
+harness leaves no L0, and the next boot sweeps temporary folders of dead harnesses.
+The console log is kept in ``log_dir`` when one is given.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -35,6 +38,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conformance.nested import machine
 from conformance.nested.qga import QgaClient, QgaError
@@ -43,7 +47,38 @@ logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 BOOT_TIMEOUT = 300.0
+#: temporary folders are ``TMP_PREFIX<harness pid>-<random>``
+TMP_PREFIX = "smmuv3-nested-"
 _live: weakref.WeakSet[L1Machine] = weakref.WeakSet()
+_PR_SET_PDEATHSIG = 1
+_prctl: Any = None
+with contextlib.suppress(OSError, AttributeError):
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """``preexec_fn``: the kernel SIGKILLs L0 if the harness dies (even by SIGKILL)."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def sweep_stale() -> list[str]:
+    """Remove ``smmuv3-nested-<pid>-*`` folders whose harness process is gone."""
+    removed = []
+    for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        owner = d.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not owner.isdigit():
+            continue
+        try:
+            os.kill(int(owner), 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(str(d))
+    return removed
 
 
 class L1Error(Exception):
@@ -116,7 +151,8 @@ class L1Machine:
             raise L1Error("L1 is already running")
         self.boots += 1
         t0 = time.monotonic()
-        self._tmp = Path(tempfile.mkdtemp(prefix="smmuv3-nested-"))
+        sweep_stale()
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         qga_sock = self._tmp / "qga.sock"
@@ -129,7 +165,8 @@ class L1Machine:
         with open(self._tmp / "l0-stderr.log", "wb") as err:
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=err,
-                                          start_new_session=True)
+                                          start_new_session=True,
+                                          preexec_fn=_die_with_parent)
         logger.debug("L0 pid %d: %s", self._proc.pid, argv)
         try:
             await self._connect_agent(qga_sock, t0 + timeout)
