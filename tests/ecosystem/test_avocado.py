@@ -13,7 +13,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,25 @@ def avocado() -> str:
     return str(path)
 
 
-def run_avocado(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short TMPDIR for avocado and the QEMUs it starts.
+
+    avocado's status server listens on a UNIX socket under TMPDIR; under pytest-xdist a
+    ``tmp_path`` is longer than AF_UNIX allows (108 bytes), and avocado then logs
+    "AF_UNIX path too long" and waits forever instead of failing.
+    """
+    d = Path(tempfile.mkdtemp(prefix="av-", dir="/tmp"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_avocado(tmp_path: Path, tmpdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TMPDIR": str(tmpdir)}
     return subprocess.run([avocado(), "run", "--job-results-dir", str(tmp_path / "jobs"),
-                           *args], capture_output=True, text=True, timeout=300, env=env,
+                           *args], capture_output=True, text=True, timeout=180, env=env,
                           cwd=tmp_path)
 
 
@@ -52,8 +69,8 @@ def test_recipe_shape() -> None:
     assert r[0]["args"][-4:] == ["--qemu", "/x/qemu", "--profile", "qemu-11.1"]
 
 
-def test_pass_fail_skip_in_avocado_results(qemu_11: str, qemu_72: str,
-                                           tmp_path: Path) -> None:
+def test_pass_fail_skip_in_avocado_results(qemu_11: str, qemu_72: str, tmp_path: Path,
+                                           short_tmp: Path) -> None:
     import reference_model
 
     if "merged-v9" not in reference_model.PROFILES:
@@ -63,7 +80,7 @@ def test_pass_fail_skip_in_avocado_results(qemu_11: str, qemu_72: str,
     skip = recipe([P1], ["tcg"], qemu_72, None)
     skip[0]["identifier"] += "-on-7.2"
     (tmp_path / "recipe.json").write_text(json.dumps(runnables + fail + skip))
-    r = run_avocado(tmp_path, str(tmp_path / "recipe.json"), "--xunit",
+    r = run_avocado(tmp_path, short_tmp, str(tmp_path / "recipe.json"), "--xunit",
                     str(tmp_path / "x.xml"), "--json", str(tmp_path / "r.json"),
                     "--html", str(tmp_path / "r.html"))
     assert r.returncode == 1, r.stdout + r.stderr  # avocado: some test failed
@@ -81,13 +98,14 @@ def test_pass_fail_skip_in_avocado_results(qemu_11: str, qemu_72: str,
     # the verdict and its diff are in the failing test's avocado log
     log = Path(next(t for t in res["tests"] if t["status"] == "FAIL")["logfile"]).read_text()
     assert "nonconformance" in log and "OAS must be 44 bits" in log
-    assert leftovers(tmp_path) == []
+    assert leftovers(short_tmp) == []
 
 
-def test_one_step_executable_resolution(qemu_11: str, tmp_path: Path) -> None:
+def test_one_step_executable_resolution(qemu_11: str, tmp_path: Path,
+                                        short_tmp: Path) -> None:
     exe = REPO / "conformance" / "avocado_tests.py"
     assert os.access(exe, os.X_OK), f"{exe} must be executable for avocado's resolver"
-    r = run_avocado(tmp_path, "--resolver-run-executables", str(exe),
+    r = run_avocado(tmp_path, short_tmp, "--resolver-run-executables", str(exe),
                     "--resolver-exec-arguments", f"--qemu {qemu_11} --scenario {P1}",
                     "--xunit", str(tmp_path / "x.xml"))
     assert r.returncode == 0, r.stdout + r.stderr
