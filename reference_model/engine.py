@@ -827,6 +827,7 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
     try:
         e = _start(run, argv)
     except _Exit as raised:
+        raised.__traceback__ = None  # no frame <-> exception cycle left for the gc
         e = raised
     if e is not None:
         if e.rule not in {f.rule for f in run.rules}:
@@ -845,7 +846,7 @@ def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
     """Phases 1-6, remembering the current -device text for warnings.  An exit raises
     :class:`_Exit`, or returns it when a ``-device`` fails (one raise fewer)."""
     try:
-        cl = cmdline.parse(tuple(argv))
+        cl = cmdline.parse(argv if isinstance(argv, (list, tuple)) else tuple(argv))
     except CmdlineError as e:
         if e.qemu_text is None:
             raise

@@ -62,7 +62,7 @@ class RuleFiring:
     detail: str = ""
 
 
-@dataclass
+@dataclass(slots=True)  # slots: built for every prediction
 class DevicePrediction:
     """Where one PCI device's DMA goes."""
 
@@ -71,7 +71,7 @@ class DevicePrediction:
     rule: str = ""  # catalogue row that decided it
 
 
-@dataclass
+@dataclass(slots=True)  # slots: built for every prediction
 class SmmuPrediction:
     """One ``arm-smmuv3`` instance (or the legacy ``iommu=smmuv3`` one, id ``legacy``)."""
 
@@ -81,7 +81,7 @@ class SmmuPrediction:
     base: int | None = None  # MMIO base address
 
 
-@dataclass
+@dataclass(slots=True)  # slots: built for every prediction
 class EventResult:
     """What one QMP event (``device_add`` / ``device_del``) returned."""
 
@@ -114,7 +114,7 @@ class IortPrediction:
     rmr_nodes: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: built for every prediction
 class Prediction:
     """Everything the model predicts, or the harness observed, for one scenario."""
 
