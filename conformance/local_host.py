@@ -80,6 +80,26 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: AF_UNIX socket paths are limited to 107 bytes; our longest is
+#: ``<root>/smmuv3-conf-<pid>-XXXXXXXX/qtest.sock`` (about 40 bytes past the root).
+_SOCKET_SUFFIX_MAX = 48
+_SUN_PATH_MAX = 107
+
+
+def socket_safe_root(tmp_root: str | None = None) -> str:
+    """The folder to create work folders in: ``tmp_root`` (default ``$TMPDIR``) when the
+    sockets inside fit AF_UNIX's path limit, else ``/tmp``.
+
+    A deep ``$TMPDIR`` (pytest's ``tmp_path`` under xdist, a CI workspace) would otherwise
+    make every QEMU start fail with "AF_UNIX path too long".
+    """
+    root = tmp_root or tempfile.gettempdir()
+    if len(os.fsencode(root)) + _SOCKET_SUFFIX_MAX <= _SUN_PATH_MAX:
+        return root
+    logger.debug("%s is too long for AF_UNIX socket paths; using /tmp", root)
+    return "/tmp"
+
+
 def sweep_stale(tmp_root: str | None = None) -> list[str]:
     """Remove ``smmuv3-conf-<pid>-*`` folders whose harness process is gone.
 
@@ -264,11 +284,11 @@ class LocalHost(QemuHost):
         self.tier = tier
         self._accel_args = list(accel_args)
         self._unavailable = unavailable
-        self._tmp_root = tmp_root
-        key = tmp_root or ""
+        self._tmp_root = socket_safe_root(tmp_root)
+        key = self._tmp_root
         if key not in _swept:
             _swept.add(key)
-            sweep_stale(tmp_root)
+            sweep_stale(self._tmp_root)
 
     def tier_args(self) -> list[str]:
         return list(self._accel_args)
@@ -287,7 +307,7 @@ class LocalHost(QemuHost):
                                             dir=self._tmp_root))
         except OSError as e:
             raise HostError(f"cannot create a temporary folder in "
-                            f"{self._tmp_root or tempfile.gettempdir()}: {e.strerror}") from None
+                            f"{self._tmp_root}: {e.strerror}") from None
         qmp_path = workdir / "qmp.sock"
         full = [self.binary, *self.harness_args(str(qmp_path)), *argv]
         listener: socket.socket | None = None

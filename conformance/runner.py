@@ -500,6 +500,18 @@ def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
                 if t is not task:
                     t.cancel()
 
+        def on_loop_exception(lp: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            # Cancelling every task also cancels qemu.qmp's internal gather of its
+            # reader/writer; nobody retrieves what it ended with (CancelledError, or
+            # EOFError once the QEMU we terminated closed its socket), and asyncio would
+            # log "exception was never retrieved" when the future is collected.  After a
+            # signal these are our own teardown, and no result is reported anyway.
+            if got and (isinstance(context.get("exception"), asyncio.CancelledError)
+                        or "never retrieved" in str(context.get("message", ""))):
+                return
+            lp.default_exception_handler(context)
+
+        loop.set_exception_handler(on_loop_exception)
         installed = []
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             try:
