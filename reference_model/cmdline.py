@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NoReturn
 
 __all__ = [
     "TAKES_ARG", "CmdlineError", "DeviceOpt", "ParsedCmdline", "parse", "parse_bool",
@@ -273,6 +274,17 @@ def _option(a: str) -> int:
     return kind
 
 
+assert _DEVICE == 6  # parse() tests the literal
+
+
+def _bad_id(v: str, dev_id: str, id_ok: bool) -> NoReturn:
+    """Raise the option loop's error for an invalid (first) or duplicate id."""
+    if not id_ok:
+        raise CmdlineError(f"-device {v}: invalid id '{dev_id}'", f"-device {v}: {_ID_ERROR}")
+    raise CmdlineError(f"-device {v}: duplicate id '{dev_id}'",
+                       f"-device {v}: Duplicate ID '{dev_id}' for device")
+
+
 def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
     """Run QEMU's option loop over ``argv`` (without the binary)."""
     out = ParsedCmdline()
@@ -282,6 +294,18 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
     it = iter(argv)
     for a in it:
         kind = kinds.get(a)
+        if kind == 6:  # _DEVICE, the most frequent option: its branch first
+            v = next(it, None)
+            if v is not None:
+                d, id_ok = _device_opt(v, len(devices))
+                dev_id = d.id
+                if dev_id is not None:
+                    if not id_ok or dev_id in seen_ids:
+                        _bad_id(v, dev_id, id_ok)
+                    seen_ids.add(dev_id)
+                devices.append(d)
+                continue
+            raise CmdlineError(f"{a}: requires an argument", f"{a}: requires an argument")
         if kind is None:
             kind = _option(a)
         if kind < _ARG:
@@ -301,12 +325,8 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
             d, id_ok = _device_opt(v, len(devices))
             dev_id = d.id
             if dev_id is not None:
-                if not id_ok:
-                    raise CmdlineError(f"-device {v}: invalid id '{dev_id}'",
-                                       f"-device {v}: {_ID_ERROR}")
-                if dev_id in seen_ids:
-                    raise CmdlineError(f"-device {v}: duplicate id '{dev_id}'",
-                                       f"-device {v}: Duplicate ID '{dev_id}' for device")
+                if not id_ok or dev_id in seen_ids:
+                    _bad_id(v, dev_id, id_ok)
                 seen_ids.add(dev_id)
             devices.append(d)
         elif kind == _MACHINE:
