@@ -2,6 +2,10 @@
 
 import sys
 
-from conformance.cli import main
+try:
+    from conformance.cli import main
+except KeyboardInterrupt:  # Ctrl-C while Python imports the harness: nothing started yet
+    print("python -m conformance: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

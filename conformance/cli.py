@@ -47,14 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m conformance: error: unknown command '{name}' "
               f"(choose from {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    if name == "provision":
-        return int(module.main(rest))
-    p = argparse.ArgumentParser(prog=f"python -m conformance {name}",
-                                description=COMMANDS[name][1])
-    module.add_arguments(p)
-    args = p.parse_args(rest)
     try:
+        module = importlib.import_module(COMMANDS[name][0])
+        if name == "provision":
+            return int(module.main(rest))
+        p = argparse.ArgumentParser(prog=f"python -m conformance {name}",
+                                    description=COMMANDS[name][1])
+        module.add_arguments(p)
+        args = p.parse_args(rest)
         return int(module.run(args))
     except UsageError as e:
         print(f"python -m conformance {name}: error: {e}", file=sys.stderr)

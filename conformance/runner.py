@@ -454,15 +454,28 @@ async def run_scenarios(scenarios: Iterable[Scenario], runner: Runner, jobs: int
     """
     sem = asyncio.Semaphore(max(1, jobs))
 
+    def still_wanted() -> None:
+        # A cancellation (Ctrl-C/SIGTERM via run_interruptible) can reach a scenario while
+        # qemu.qmp is inside a call that turns it into an error of its own, which then
+        # becomes an ordinary verdict.  Task.cancelling() still counts the request: honour
+        # it, so a signalled run stops here instead of running every remaining scenario.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+
     async def one(s: Scenario) -> Verdict:
         async with sem:
-            return await runner.run(s)
+            still_wanted()
+            v = await runner.run(s)
+        still_wanted()
+        return v
 
     tasks = [asyncio.ensure_future(one(s)) for s in scenarios]
     out: list[Verdict] = []
     try:
         for t in tasks:
             v = await t
+            still_wanted()
             out.append(v)
             if on_verdict is not None:
                 r = on_verdict(v)
@@ -495,6 +508,10 @@ def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
 
         def on_signal(signum: int) -> None:
             got.append(signum)
+            # The process is on its way out with no result: asyncio's child watcher may
+            # still warn about the QEMUs our clean-up reaped itself ("Unknown child
+            # process", "Loop ... is closed").  The one line the CLI prints is the message.
+            logging.getLogger("asyncio").setLevel(logging.ERROR)
             task.cancel()  # and every task under it, so no inner task can run on
             for t in asyncio.all_tasks():
                 if t is not task:
