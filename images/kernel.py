@@ -175,13 +175,16 @@ def build(jobs: int | None = None, log: bool = True) -> KernelBuild:
             prior[0].rename(obj)
     obj.mkdir(parents=True, exist_ok=True)
     make = ["make", "-C", str(src), f"O={obj}", "ARCH=arm64", f"CROSS_COMPILE={CROSS}"]
+    # fixed build identity (uname -v, /proc/version); the cache path still differs
+    env = dict(os.environ, KBUILD_BUILD_TIMESTAMP="1970-01-01", KBUILD_BUILD_USER="images",
+               KBUILD_BUILD_HOST="accel-smmuv3-conformance", KBUILD_BUILD_VERSION="1")
 
     def run(args: list[str], what: str) -> None:
         logf = obj / "build.log"
         with logf.open("a") as lf:
             lf.write(f"$ {' '.join(args)}\n")
             lf.flush()
-            p = subprocess.run(args, stdout=lf, stderr=subprocess.STDOUT)
+            p = subprocess.run(args, stdout=lf, stderr=subprocess.STDOUT, env=env)
         if p.returncode != 0:
             tail = logf.read_text(errors="replace").strip().splitlines()[-3:]
             raise ImageError(f"{what} failed (exit {p.returncode}, log {logf}): "
