@@ -38,7 +38,9 @@ Keys of a ``[[scenario]]`` table:
     ``{ device_del = "id" }``.
 ``host``
     the host SMMUv3 for the hardware-only rules (§5a): ``idr0``, ``idr1``, ``idr3``,
-    ``idr5`` (integers), ``info_type`` (default 2, ARM SMMUv3), ``nesting`` (bool).
+    ``idr5`` (integers), ``info_type`` (default 2, ARM SMMUv3), ``nesting`` (bool),
+    ``cmdqv`` (bool: a Tegra241 CMDQV is present), ``vfio_group`` (the IOMMU group number
+    of the passed-through device, which QEMU's legacy-container messages name).
 ``observe``
     what to read besides exit status, stderr and QMP errors: any of ``address_spaces``,
     ``idregs``, ``properties``, ``msi_gpa``, ``iort``.  Default: ``address_spaces``.
@@ -74,7 +76,7 @@ _SCENARIO_KEYS = {
     "name", "rows", "tiers", "args", "events", "host", "observe", "requires",
     "description", "nonconformance",
 }
-_HOST_KEYS = {"idr0", "idr1", "idr3", "idr5", "info_type", "nesting", "cmdqv"}
+_HOST_KEYS = {"idr0", "idr1", "idr3", "idr5", "info_type", "nesting", "cmdqv", "vfio_group"}
 _NC_KEYS = {"reason", "evidence", "fields", "profiles"}
 
 
@@ -106,6 +108,7 @@ class HostSmmu:
     info_type: int = 2
     nesting: bool = True
     cmdqv: bool = False
+    vfio_group: int | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ def _parse_host(where: str, h: Any) -> HostSmmu:
         idr3=_int(where, "idr3", h["idr3"]), idr5=_int(where, "idr5", h["idr5"]),
         info_type=_int(where, "info_type", h.get("info_type", 2)),
         nesting=h.get("nesting", True), cmdqv=h.get("cmdqv", False),
+        vfio_group=_int(where, "vfio_group", h["vfio_group"]) if "vfio_group" in h else None,
     )
 
 
