@@ -84,25 +84,40 @@ def split_opts(text: str, implied: str | None) -> tuple[tuple[str, str], ...]:
     Order and repeats are kept (callers decide which one wins: QEMU takes the last).
     ``implied`` names the key of a leading bare value (``driver``, ``type`` ...).
     """
+    return _split(text, implied)
+
+
+def _split(text: str, implied: str | None) -> tuple[tuple[str, str], ...]:
+    """:func:`split_opts` without its cache (for callers that cache the result)."""
     items: list[tuple[str, str]] = []
     if ",," not in text:
         # no escaped comma: the items are the comma-separated parts (the loop below
         # makes no item after a trailing comma, and none of an empty string)
-        parts = text.split(",") if text else []
-        if text.endswith(","):
+        parts = text.split(",")
+        if not parts[-1]:  # a trailing comma, or an empty text
             parts.pop()
-        first = True
-        for item in parts:
+        if not parts:
+            return ()
+        append = items.append
+        item = parts[0]
+        key, eq, value = item.partition("=")
+        if eq:
+            append((key, value))
+        elif implied is not None:
+            append((implied, item))
+        elif item.startswith("no") and len(item) > 2:
+            append((item[2:], "off"))
+        elif item:
+            append((item, "on"))
+        for i in range(1, len(parts)):
+            item = parts[i]
             key, eq, value = item.partition("=")
-            if first and implied is not None and not eq:
-                items.append((implied, item))
-            elif eq:
-                items.append((key, value))
+            if eq:
+                append((key, value))
             elif item.startswith("no") and len(item) > 2:
-                items.append((item[2:], "off"))
+                append((item[2:], "off"))
             elif item:
-                items.append((item, "on"))
-            first = False
+                append((item, "on"))
         return tuple(items)
     i, n, first = 0, len(text), True
     while i < n:
@@ -154,6 +169,11 @@ class DeviceOpt:
     props: dict[str, str]  # in QemuOpts order, last repeat wins; no driver/id
     id: str | None
     index: int  # position among the -device options
+    #: ``props.get("bus")``, ``props.get("iommufd")``, ``"netdev" in props``: what the
+    #: engine reads of every device, computed once per (cached) option
+    bus: str | None = None
+    iommufd: str | None = None
+    netdev: bool = False
 
     @property
     def location(self) -> str:
@@ -210,7 +230,7 @@ def _device_items(v: str) -> tuple[str, dict[str, str], str | None, bool]:
     props: dict[str, str] = {}
     driver = ""
     dev_id: str | None = None
-    for k, val in split_opts(v, "driver"):
+    for k, val in _split(v, "driver"):  # cached here, per string
         if k == "driver":
             driver = val
         elif k == "id":
@@ -230,7 +250,8 @@ def _device_opt(v: str, index: int) -> tuple[DeviceOpt, bool]:
     if v[:1] == "{":
         raise CmdlineError(f"-device {v}: JSON -device syntax is not modelled")
     driver, props, dev_id, id_ok = _device_items(v)
-    return DeviceOpt(v, driver, props, dev_id, index), id_ok
+    return DeviceOpt(v, driver, props, dev_id, index, props.get("bus"), props.get("iommufd"),
+                     "netdev" in props), id_ok
 
 
 @lru_cache(maxsize=4096)

@@ -46,7 +46,7 @@ from .qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHi
 from .rules import RULES, admission, host_compat, idregs, msi, preconditions, register
 from .rules import address_space as asr
 from .rules import iort as iort_rules
-from .rules.properties import SCHEMAS, PropSpec, parse_value, qdict_order, qom_value
+from .rules.properties import SCHEMAS, PropSpec, parse_value, qdict_order
 from .scenario import Event, HostSmmu
 
 __all__ = ["predict"]
@@ -178,6 +178,13 @@ class _MachineMemo:
 _DEFAULTS = {k: {n: sp.default for n, sp in v.items()} for k, v in SCHEMAS.items()}
 _QOM_SPECS = {k: tuple((n, sp) for n, sp in v.items() if sp.kind != "link")
               for k, v in SCHEMAS.items()}
+#: per property schema, for smmu_predictions (qom_value without a call per property):
+#: the qom-get names in order, the "str" ones (None reads as ""), the "enum" ones (str())
+_QOM_NAMES = {k: tuple(n for n, _ in v) for k, v in _QOM_SPECS.items()}
+_QOM_STR = {k: tuple(n for n, sp in v if sp.kind == "str") for k, v in _QOM_SPECS.items()}
+_QOM_ENUM = {k: tuple(n for n, sp in v if sp.kind == "enum") for k, v in _QOM_SPECS.items()}
+assert all(sp.kind in ("str", "enum", "bool", "uint8", "uint64")
+           for v in _QOM_SPECS.values() for _, sp in v)  # qom_value: the rest as they are
 
 
 class _Run:
@@ -467,41 +474,6 @@ class _Run:
                    opt: DeviceOpt | None = None) -> tuple[str, str]:
         """qdev_device_add for one device; returns (key, deciding rule) or raises."""
         tr = self.tmemo.get(driver) or _traits(self.types, driver)
-        if tr.plain and cold and not self.accel_smmus and not self.cl.globals:
-            # the general path below, without the steps that cannot apply here (hot
-            # plug, SMMU, -global, virtio-iommu, pxb, admission): same order
-            bname = props.get("bus")
-            bus: Bus | None
-            if bname is not None:
-                bus = self.buses.get(bname)
-                if bus is None:
-                    raise _DevError(self.m["Q.bus-not-found"].format(bus=bname), R_QDEV.id)
-            else:
-                bus = self.default_bus
-                if bus.pxb:
-                    self.fire(R_DEFBUS.id, bus.name)
-            iommufd = props.get("iommufd")
-            if iommufd is not None and iommufd not in self.cl_iommufds:
-                raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
-            key = id or self.key_for(id, driver)
-            dev = PciDev(key, id, driver, bus, True)
-            if iommufd is not None:
-                dev.iommufd = True
-            if bus.pxb and bus.is_root and not tr.is_bridge:
-                self.fire(R_PXB_ONLY_BRIDGES.id, driver)
-                raise _DevError(self.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id)
-            if tr.bridge:
-                name = id or f"{driver}.{len(self.buses)}"
-                self.buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)
-            if tr.nic:
-                n = self.nic_count.get(driver, 0)
-                self.nic_count[driver] = n + 1
-                if "netdev" not in props:
-                    self._nics.append(id or f"{driver}.{n}")
-            if id:
-                self.ids.add(id)
-            self.devs[key] = dev
-            return key, ""
         if not tr.valid:
             self.fire(R_QDEV.id)
             raise _DevError(self.m["Q.no-model"].format(driver=driver), R_QDEV.id)
@@ -729,8 +701,10 @@ class _Run:
         if ev.op == "device_add":
             driver = str(a.get("driver", ""))
             id = a.get("id")
-            props = {k: v if v.__class__ is str else _qmp_str(v) for k, v in a.items()
-                     if k != "driver" and k != "id"}
+            props: dict[str, str] = {}
+            for k, v in a.items():
+                if k != "driver" and k != "id":
+                    props[k] = v if v.__class__ is str else _qmp_str(v)
             self._cur_opt = driver
             try:
                 key, _ = self.add_device(driver, props, None if id is None else str(id),
@@ -798,13 +772,22 @@ class _Run:
         return out
 
     def smmu_predictions(self) -> dict[str, SmmuPrediction]:
-        schema = SCHEMAS[self.b.props]
-        specs = _QOM_SPECS[self.b.props]
-        has_gpa = "msi-gpa" in schema
         out: dict[str, SmmuPrediction] = {}
+        if not self.smmus:
+            return out
+        pk = self.b.props
+        has_gpa = "msi-gpa" in SCHEMAS[pk]
+        names, str_names, enum_names = _QOM_NAMES[pk], _QOM_STR[pk], _QOM_ENUM[pk]
         for s in self.smmus:
-            sp = s.props
-            props = {n: qom_value(spec, sp.get(n)) for n, spec in specs}
+            # {n: qom_value(spec, s.props.get(n)) for n, spec in _QOM_SPECS[pk]}
+            props = dict(zip(names, map(s.props.get, names)))
+            for n in str_names:
+                if props[n] is None:
+                    props[n] = ""
+            for n in enum_names:
+                v = props[n]
+                if v.__class__ is not str:
+                    props[n] = str(v)
             props["smmu_per_bus"] = s.per_bus
             if has_gpa:
                 props["msi-gpa"] = s.msi_gpa
@@ -868,8 +851,12 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
         raised.__traceback__ = None  # no frame <-> exception cycle left for the gc
         e = raised
     if e is not None:
-        if e.rule not in {f.rule for f in run.rules}:
-            run.fire(e.rule, e.detail)
+        rule = e.rule
+        for f in run.rules:
+            if f.rule == rule:
+                break
+        else:
+            run.fire(rule, e.detail)
         return Prediction("exits", e.code, e.text, run.warnings, None, None, None, run.rules,
                           prof.name)
     results = [run.event(ev) for ev in events] if events else None
@@ -900,10 +887,56 @@ def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
     except _DevError as e:
         raise _Exit(e.text, e.rule) from None
     add = run.add_device
+    tmemo = run.tmemo
+    buses = run.buses
+    devs = run.devs
+    ids = run.ids
+    no_globals = not cl.globals
     for d in cl.devices:
-        try:
-            add(d.driver, d.props, d.id, True, d)
-        except _DevError as e:
-            return _Exit(d.location + e.text, e.rule)
+        driver = d.driver
+        tr = tmemo.get(driver)
+        if tr is None or not tr.plain or run.accel_smmus or not no_globals:
+            try:
+                add(driver, d.props, d.id, True, d)
+            except _DevError as e:
+                return _Exit(d.location + e.text, e.rule)
+            continue
+        # a plain cold PCI device, no accel SMMU yet, no -global: add_device without
+        # the steps that cannot apply (hot plug, SMMU, -global, virtio-iommu, pxb,
+        # admission), same checks in the same order
+        id = d.id
+        bname = d.bus
+        bus: Bus | None
+        if bname is not None:
+            bus = buses.get(bname)
+            if bus is None:
+                return _Exit(d.location + run.m["Q.bus-not-found"].format(bus=bname),
+                             R_QDEV.id)
+        else:
+            bus = run.default_bus
+            if bus.pxb:
+                run.fire(R_DEFBUS.id, bus.name)
+        iommufd = d.iommufd
+        if iommufd is not None and iommufd not in run.cl_iommufds:
+            return _Exit(d.location + run.m["Q.dev-not-found"].format(name=iommufd),
+                         R_QDEV.id)
+        key = id or run.key_for(id, driver)
+        if bus.pxb and bus.is_root and not tr.is_bridge:
+            run.fire(R_PXB_ONLY_BRIDGES.id, driver)
+            return _Exit(d.location + run.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id)
+        dev = PciDev(key, id, driver, bus, True)
+        if iommufd is not None:
+            dev.iommufd = True
+        if tr.bridge:
+            name = id or f"{driver}.{len(buses)}"
+            buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)
+        if tr.nic:
+            n = run.nic_count.get(driver, 0)
+            run.nic_count[driver] = n + 1
+            if not d.netdev:
+                run._nics.append(id or f"{driver}.{n}")
+        if id:
+            ids.add(id)
+        devs[key] = dev
     run._creation_done(cl)
     return None
