@@ -69,6 +69,10 @@ R_DEFBUS = register("F.default-bus", "F", "11.1",
                     doc="no bus=: the newest PCI root bus (qbus_find_recursive, newest first)")
 R_PXB_ONLY_BRIDGES = register("F.pxb-only-bridges", "F", "11.1",
                               doc="non-bridge device on a pxb root bus fails at realize")
+R_O11 = register("O11.vfio-no-map-notifier", "O11", "vfio",
+                doc="vfio-pci behind a non-accel SMMU: no IOMMU MAP notifier, realize fails")
+R_CMDQV_PROBE = register("7b.cmdqv-host-probe", "7b", "11.1",
+                         doc="cmdqv=on with VFIO on a host without a Tegra241 CMDQV fails")
 R_IDENT = register("2a.identifier-index", "2a", "11.1",
                    doc="virt overwrites identifier with the SMMU's creation index")
 _VIRT_RE = re.compile(r"^virt(?:-(\d+)\.(\d+))?$")
@@ -107,9 +111,23 @@ class _Exit(Exception):
 
 
 class _DevError(Exception):
-    def __init__(self, text: str, rule: str, cls: str = "GenericError"):
+    """A device refused; ``text`` None: it fails, but the model cannot say the exact text."""
+
+    def __init__(self, text: str | None, rule: str, cls: str = "GenericError"):
         super().__init__(text)
         self.text, self.rule, self.cls = text, rule, cls
+
+
+def _devfn(addr: str | None) -> int | None:
+    """``addr=SLOT[.FN]`` (hex, as qdev's PCI address property) -> devfn; None if absent
+    or malformed (the property parser, not this, reports bad values)."""
+    if addr is None:
+        return None
+    slot, _, fn = addr.partition(".")
+    try:
+        return (int(slot, 16) << 3) | (int(fn, 16) if fn else 0)
+    except ValueError:
+        return None
 
 
 def _qmp_str(v: Any) -> str:
@@ -124,7 +142,8 @@ class _Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
     __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "hot_bridge",
-                 "is_bridge", "nic", "pci", "plain", "pxb", "smmu", "valid", "virtio_iommu")
+                 "is_bridge", "nic", "pci", "plain", "pxb", "smmu", "valid", "vfio",
+                 "virtio_iommu")
 
     def __init__(self, t: TypeHierarchy, driver: str) -> None:
         self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
@@ -145,8 +164,9 @@ class _Traits:
         self.adm_nofd = admission.TABLE[self.cls_nofd]
         # a valid PCI device that is neither an SMMU, a virtio-iommu nor a pxb: the
         # common case add_device takes a short path for
+        self.vfio = self.cls_fd == "vfio"  # a vfio-pci type (O11, A2/A3)
         self.plain = (self.valid and self.pci and not self.smmu and not self.virtio_iommu
-                      and not self.pxb)
+                      and not self.pxb and not self.vfio)
 
 
 def _traits(t: TypeHierarchy, driver: str) -> _Traits:
@@ -465,8 +485,10 @@ class _Run:
             changed = idregs.accel_override(idr, p)
             if changed:
                 self.fire(idregs.accel_override.rule.id, ", ".join(changed))  # type: ignore[attr-defined]
+            # 'auto' mode: P15's machine-done check is armed; oas=auto counts too
+            # (nested tier, docs/findings.md S4: only oas left auto still exits)
             s.auto_mode = self.b.auto_mode and any(
-                p.get(k) == "auto" for k in ("ats", "ril", "ssidsize"))
+                p.get(k) == "auto" for k in ("ats", "ril", "ssidsize", "oas"))
         s.idr = idr
 
     # ---------------------------------------------------------------- devices
@@ -551,6 +573,10 @@ class _Run:
                     raise _DevError(self.m[mid], rid)
             elif cls == "vfio":
                 self._vfio_attach(smmu, dev, cold)
+        elif tr.vfio and self.smmus:
+            behind = asr.iommu_for(bus)[0]
+            if behind is not None and not behind.accel:
+                self._vfio_no_map_notifier(dev, props, id, driver, cold)
         if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
             nb = self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, tr.pxb, bypass)
@@ -623,11 +649,12 @@ class _Run:
         pbus.smmu = s
         s.bus = pbus
         if "identifier" in p:
-            # virt numbers the user-created SMMUs in creation order and overwrites any
-            # user-given identifier (docs/model.md, finding 16; TCG: 7,9 -> 0,1,2)
-            self.fire(R_IDENT.id, _INDEX_TEXT[self.smmu_index]
-                      if self.smmu_index < 64 else str(self.smmu_index))
-            p["identifier"] = self.smmu_index
+            # virt overwrites any user-given identifier with the SMMU's IORT node id: its
+            # creation index, after the ITS group (node 0) when the board has an ITS
+            # (docs/findings.md S3; TCG: 7,9 -> 0,1,2 on GICv2, 1,2 on GICv3)
+            ident = self.smmu_index + (self.msi_ctrl == "its")
+            self.fire(R_IDENT.id, _INDEX_TEXT[ident] if ident < 64 else str(ident))
+            p["identifier"] = ident
         self.smmu_index += 1
         s.base = self.next_base
         self.next_base += 0x20000
@@ -647,6 +674,33 @@ class _Run:
             self.fire(admission.A4_V4_HOT.id, dev.driver)
             self.warnings.append(self.m["A3.v4-hotplug"].format(name=dev.name))
 
+    def _vfio_no_map_notifier(self, dev: PciDev, props: Mapping[str, str], id: str | None,
+                              driver: str, cold: bool) -> None:
+        """O11: VFIO needs MAP notifications from an IOMMU address space, and the emulated
+        (non-accel) SMMU cannot give them, so vfio-pci realize fails (nested tier: both the
+        iommufd and the legacy-container backend; docs/findings.md S6).
+
+        The region named is the device's own ``smmuv3-iommu-memory-region-DEVFN-N``.  On a
+        cold plug it is the first SMMUDevice QEMU creates (N = 0: other cold-plugged
+        devices get their address space only at machine-init-done, vfio realize asks at
+        once); the bus number is 0 because no firmware has numbered the buses yet.  The
+        text is predicted only where those are known: cold plug, a devfn on a bridge's
+        secondary bus (slot 0 unless ``addr=``) and, for the legacy container, the host's
+        IOMMU group (``host.vfio_group``)."""
+        self.fire(R_O11.id, driver)
+        name = props.get("host") or props.get("sysfsdev", "").rstrip("/").rpartition(
+            "/")[2] or (id or driver)
+        devfn = _devfn(props.get("addr"))
+        legacy = not dev.iommufd
+        group = self.host.vfio_group if self.host is not None else None
+        if not cold or (devfn is None and dev.bus.is_root) or (legacy and group is None):
+            raise _DevError(None, R_O11.id)
+        devfn = devfn or 0
+        container = self.m["O11.container"].format(group=group) if legacy else ""
+        raise _DevError(self.m["O11"].format(name=name, container=container, devfn=devfn,
+                                             n=0, bus=0, slot=devfn >> 3, fn=devfn & 7),
+                        R_O11.id)
+
     def _vfio_attach(self, s: Smmu, dev: PciDev, cold: bool) -> None:
         """set_iommu_device: 'auto' resolution then host checks H0-H11 (§5a)."""
         if self.host is None or s.idr is None:
@@ -664,6 +718,12 @@ class _Run:
         if bad is not None:
             self.fire(bad[0])
             raise _DevError(self.m["H.prefix"].format(name=dev.name) + bad[1], bad[0])
+        if self.b.cmdqv and s.props.get("cmdqv") == "on" and not self.host.cmdqv:
+            # vIOMMU allocation probes the host for a Tegra241 CMDQV (IOMMU_GET_HW_INFO of
+            # that type): the kernel answers EOPNOTSUPP (docs/findings.md S5, nested tier)
+            self.fire(R_CMDQV_PROBE.id)
+            raise _DevError(self.m["H.prefix"].format(name=dev.name)
+                            + self.m["H.cmdqv-unsupported"], R_CMDQV_PROBE.id)
         if cold:
             s.cold_vfio += 1
 
@@ -899,7 +959,7 @@ def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
             try:
                 add(driver, d.props, d.id, True, d)
             except _DevError as e:
-                return _Exit(d.location + e.text, e.rule)
+                return _Exit(None if e.text is None else d.location + e.text, e.rule)
             continue
         # a plain cold PCI device, no accel SMMU yet, no -global: add_device without
         # the steps that cannot apply (hot plug, SMMU, -global, virtio-iommu, pxb,

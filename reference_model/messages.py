@@ -51,6 +51,15 @@ MESSAGES: dict[str, str] = {
                      "SMMUv3. This will bring down performace",
     # §5a host compatibility (prefixed by "vfio NAME: Failed to set vIOMMU: ")
     "H.prefix": "vfio {name}: Failed to set vIOMMU: ",
+    # 7b: cmdqv=on on a host without a Tegra241 CMDQV (nested tier; the second line is
+    # the Error's hint, printed without the program name)
+    "H.cmdqv-unsupported": "Failed to get hardware info: Operation not supported\n"
+                           "CMDQV requested but not supported",
+    # O11: vfio-pci behind a non-accel SMMU (VFIO's memory listener, any revision)
+    "O11": "vfio {name}: {container}memory listener initialization failed: Region "
+           "smmuv3-iommu-memory-region-{devfn}-{n}: device {bus:02x}.{slot:02x}.{fn:x} "
+           "requires iommu MAP notifier which is not currently supported",
+    "O11.container": "failed to setup container for group {group}: ",
     "H0": "Wrong data type ({t}) for Host SMMUv3 device info",
     "H1": "Host SMMUv3 Stream Table format mismatch (host STLEVEL={host}, QEMU STLEVEL={qemu})",
     "H2": "Host SMMUv3 doesn't support Little-endian translation table",
