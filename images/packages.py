@@ -13,14 +13,13 @@ nothing in ``/etc/apt`` or ``/var/lib/dpkg`` is read or written.  Only ``apt-get
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.provision import QEMU_VERSION, AptEnv, ProvisionError, cache_root
+from conformance.provision import QEMU_VERSION, AptEnv, ProvisionError, cache_root, sha256
 
 from . import ImageError
 
@@ -113,12 +112,8 @@ def resolve(packages: Mapping[str, str], closure: bool) -> list[Deb]:
     return sorted(_show(env, names), key=lambda d: d.name)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+#: the project's one sha256-of-a-file helper (also used for the provisioned QEMU)
+sha256_file = sha256
 
 
 def fetch(debs: Iterable[Deb]) -> dict[str, Path]:
