@@ -315,6 +315,8 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
     it = iter(argv)
     for a in it:
         kind = kinds.get(a)
+        if kind is None:
+            kind = _option(a)  # memoised in _KINDS: next time the lookup above finds it
         if kind == 6:  # _DEVICE, the most frequent option: its branch first
             v = next(it, None)
             if v is not None:
@@ -327,8 +329,6 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
                 devices.append(d)
                 continue
             raise CmdlineError(f"{a}: requires an argument", f"{a}: requires an argument")
-        if kind is None:
-            kind = _option(a)
         if kind < _ARG:
             if kind == _ENABLE_KVM:
                 out.enable_kvm = True
@@ -342,15 +342,7 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
             raise CmdlineError(f"{a}: requires an argument", f"{a}: requires an argument")
         if kind == _ARG:
             continue
-        if kind == _DEVICE:
-            d, id_ok = _device_opt(v, len(devices))
-            dev_id = d.id
-            if dev_id is not None:
-                if not id_ok or dev_id in seen_ids:
-                    _bad_id(v, dev_id, id_ok)
-                seen_ids.add(dev_id)
-            devices.append(d)
-        elif kind == _MACHINE:
+        if kind == _MACHINE:
             out.machine_given = True
             out.machine.update(split_opts(v, "type"))
         elif kind == _ACCEL:
