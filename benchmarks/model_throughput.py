@@ -7,9 +7,9 @@ options, accelerator, 0-2 SMMUs with random properties, pxb-pcie buses, root por
 emulated/vfio/bridge endpoints, hot-plug events), then times ``predict()`` over all of
 them in this one process (one core) and prints the best of ``--rounds`` rounds, by wall
 time and by this process's CPU time (the latter is stable when other work shares the core).
-The per-string parse caches are cleared before each round, so every round parses every
-command line; only option strings that repeat *within* the set are served from cache,
-as they would be in a real run of a scenario catalogue.
+Every per-string cache is cleared before each round (``reference_model.clear_caches``),
+so every round parses every command line; only option strings that repeat *within* the
+set are served from cache, as they would be in a real run of a scenario catalogue.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reference_model import predict
-from reference_model.cmdline import _device_items, _device_opt, _opts_dict, split_opts
-from reference_model.rules.properties import parse_value, qdict_order
+from reference_model import clear_caches, predict
 from reference_model.scenario import Event
 
 _SMMU_PROPS = {
@@ -97,12 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     best = best_cpu = float("inf")
     outcomes: Counter[str] = Counter()
     for _ in range(a.rounds):
-        split_opts.cache_clear()
-        _device_items.cache_clear()
-        _device_opt.cache_clear()
-        _opts_dict.cache_clear()
-        qdict_order.cache_clear()
-        parse_value.cache_clear()
+        clear_caches()
         outcomes.clear()
         t0, c0 = time.perf_counter(), time.process_time()
         for args, events in scenarios:

@@ -19,10 +19,10 @@ predict.  :class:`TypeHierarchy` is the QOM type table that decides what a devic
 """
 
 from .cmdline import CmdlineError
-from .engine import predict
+from .engine import clear_caches, predict
 from .prediction import Prediction
 from .profiles import PROFILES, ProfileError
 from .qom import TypeHierarchy
 
 __all__ = ["PROFILES", "CmdlineError", "Prediction", "ProfileError", "TypeHierarchy",
-           "predict"]
+           "clear_caches", "predict"]

@@ -30,8 +30,8 @@ from functools import lru_cache
 from typing import NoReturn
 
 __all__ = [
-    "TAKES_ARG", "CmdlineError", "DeviceOpt", "ParsedCmdline", "parse", "parse_bool",
-    "split_opts",
+    "TAKES_ARG", "CmdlineError", "DeviceOpt", "ParsedCmdline", "clear_caches", "parse",
+    "parse_bool", "split_opts",
 ]
 
 #: Options of qemu-system-aarch64 11.1 that take a value (``qemu-options.hx``,
@@ -168,7 +168,6 @@ class DeviceOpt:
     driver: str
     props: dict[str, str]  # in QemuOpts order, last repeat wins; no driver/id
     id: str | None
-    index: int  # position among the -device options
     #: ``props.get("bus")``, ``props.get("iommufd")``, ``"netdev" in props``: what the
     #: engine reads of every device, computed once per (cached) option
     bus: str | None = None
@@ -187,12 +186,15 @@ class ParsedCmdline:
     A plain ``__slots__`` record (one is built per prediction: keep it cheap)."""
 
     __slots__ = ("accels", "bios", "devices", "enable_kvm", "globals", "kernel", "machine",
-                 "machine_given", "netdevs", "nodefaults", "objects", "only_migratable",
+                 "machine_given", "machine_key", "netdevs", "nodefaults", "objects", "only_migratable",
                  "pflash", "qtest")
 
     def __init__(self) -> None:
         self.machine: dict[str, str] = {}  # merged -M/-machine opts
         self.machine_given = False
+        #: the -M texts, as a key for memoising their outcome: the text of a single -M,
+        #: else nested pairs in order (equal keys: equal merged ``machine``)
+        self.machine_key: str | tuple[object, str] | None = None
         self.accels: list[dict[str, str]] = []  # -accel, in order
         self.enable_kvm = False
         self.devices: list[DeviceOpt] = []
@@ -240,18 +242,25 @@ def _device_items(v: str) -> tuple[str, dict[str, str], str | None, bool]:
     return driver, props, dev_id, dev_id is None or bool(_ID_RE.match(dev_id))
 
 
-@lru_cache(maxsize=8192)
-def _device_opt(v: str, index: int) -> tuple[DeviceOpt, bool]:
-    """The :class:`DeviceOpt` of ``-device v`` at position ``index``, and whether its id
-    is valid.  Shared between calls: callers must not mutate it.
+#: -device option string -> (its DeviceOpt, whether its id is valid); filled by
+#: :func:`_device_opt`, read directly by :func:`parse` (a dict lookup is cheaper than a
+#: call through ``lru_cache``); bounded like the other per-string caches
+_DEVICE_OPTS: dict[str, tuple[DeviceOpt, bool]] = {}
 
-    Raises :class:`CmdlineError` for JSON syntax (not memoised: lru_cache keeps no
-    exceptions)."""
+
+def _device_opt(v: str) -> tuple[DeviceOpt, bool]:
+    """The :class:`DeviceOpt` of ``-device v``, and whether its id is valid (memoised in
+    :data:`_DEVICE_OPTS`).  Shared between calls: callers must not mutate it.
+
+    Raises :class:`CmdlineError` for JSON syntax (not memoised)."""
     if v[:1] == "{":
         raise CmdlineError(f"-device {v}: JSON -device syntax is not modelled")
     driver, props, dev_id, id_ok = _device_items(v)
-    return DeviceOpt(v, driver, props, dev_id, index, props.get("bus"), props.get("iommufd"),
-                     "netdev" in props), id_ok
+    if len(_DEVICE_OPTS) > 8192:
+        _DEVICE_OPTS.clear()
+    r = _DEVICE_OPTS[v] = (DeviceOpt(v, driver, props, dev_id, props.get("bus"),
+                                     props.get("iommufd"), "netdev" in props), id_ok)
+    return r
 
 
 @lru_cache(maxsize=4096)
@@ -298,6 +307,15 @@ def _option(a: str) -> int:
 assert _DEVICE == 6  # parse() tests the literal
 
 
+def clear_caches() -> None:
+    """Forget every per-string parse result (the next parse of a string parses it)."""
+    split_opts.cache_clear()
+    _device_items.cache_clear()
+    _opts_dict.cache_clear()
+    _DEVICE_OPTS.clear()
+    _KINDS.clear()
+
+
 def _bad_id(v: str, dev_id: str, id_ok: bool) -> NoReturn:
     """Raise the option loop's error for an invalid (first) or duplicate id."""
     if not id_ok:
@@ -312,6 +330,7 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
     seen_ids: set[str] = set()
     devices = out.devices
     kinds = _KINDS
+    device_opts = _DEVICE_OPTS
     it = iter(argv)
     for a in it:
         kind = kinds.get(a)
@@ -320,7 +339,7 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
         if kind == 6:  # _DEVICE, the most frequent option: its branch first
             v = next(it, None)
             if v is not None:
-                d, id_ok = _device_opt(v, len(devices))
+                d, id_ok = device_opts.get(v) or _device_opt(v)
                 dev_id = d.id
                 if dev_id is not None:
                     if not id_ok or dev_id in seen_ids:
@@ -345,6 +364,7 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
         if kind == _MACHINE:
             out.machine_given = True
             out.machine.update(split_opts(v, "type"))
+            out.machine_key = v if out.machine_key is None else (out.machine_key, v)
         elif kind == _ACCEL:
             out.accels.append(_opts_dict(v, "accel"))
         elif kind == _GLOBAL:

@@ -46,10 +46,10 @@ from .qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHi
 from .rules import RULES, admission, host_compat, idregs, msi, preconditions, register
 from .rules import address_space as asr
 from .rules import iort as iort_rules
-from .rules.properties import SCHEMAS, PropSpec, parse_value, qdict_order
+from .rules.properties import PARSE_RULE, SCHEMAS, PropSpec, parse_value, qdict_order
 from .scenario import Event, HostSmmu
 
-__all__ = ["predict"]
+__all__ = ["clear_caches", "predict"]
 
 R_OPT = register("F.option", "F", "11.1", doc="option loop / QemuOpts syntax errors")
 R_MACHINE = register("F.machine", "F", "11.1", doc="machine type and machine properties")
@@ -178,6 +178,8 @@ def _traits(t: TypeHierarchy, driver: str) -> _Traits:
 
 
 _NO_CMDLINE = cmdline.ParsedCmdline()
+#: key of the -M memo in a type table's ``memo`` (a tuple: never a type name)
+_M_MEMO = ("-M",)
 
 
 _INDEX_TEXT = tuple(str(i) for i in range(64))
@@ -194,6 +196,24 @@ class _MachineMemo:
         self.no_nested = no_nested
         self.props = props  # shared: only ever read
         self.ctrl: dict[bool, str | None] = {False: None, True: None}
+class _PropPlan:
+    """The parsed properties of one ``-device arm-smmuv3`` option string (per profile):
+    values up to the first failure, the bus links before it, the failure as
+    (rule id, text), and (filled on first use) what ``_init_smmu`` makes of them."""
+
+    __slots__ = ("fail", "init", "links", "values")
+
+    def __init__(self, values: dict[str, Any], links: tuple[tuple[str, str], ...],
+                 fail: tuple[str, str] | None) -> None:
+        self.values = values
+        self.links = links
+        self.fail = fail
+        self.init: tuple[dict[str, int], str, bool] | None = None
+
+
+#: option-string memo of _add_smmu, by (profile name, option string)
+_PROP_PLANS: dict[tuple[str, str], _PropPlan] = {}
+
 #: per property schema: the default values, and the (name, spec) pairs qom-get shows
 _DEFAULTS = {k: {n: sp.default for n, sp in v.items()} for k, v in SCHEMAS.items()}
 _QOM_SPECS = {k: tuple((n, sp) for n, sp in v.items() if sp.kind != "link")
@@ -263,12 +283,11 @@ class _Run:
         the outcome is memoised per distinct -M option set (like the option strings)."""
         if not cl.machine_given or not cl.machine.get("type"):
             raise _Exit(self.m["Q.no-machine"], R_MACHINE.id)
-        # one memo per (profile, type table), kept on the type table
-        mkey = ("-M", self.p.name)
-        memo = self.types.memo.get(mkey)
+        # one memo per type table, kept on it, by (profile, the -M texts)
+        memo = self.tmemo.get(_M_MEMO)
         if memo is None:
-            memo = self.types.memo[mkey] = {}
-        key = tuple(cl.machine.items())
+            memo = self.tmemo[_M_MEMO] = {}
+        key = (self.p.name, cl.machine_key)
         hit = memo.get(key)
         if hit is None:
             try:
@@ -478,18 +497,57 @@ class _Run:
             s.msi_gpa = msi.msi_gpa(self.msi_ctrl, self.b.msi_gpa_rule)
             self.fire(msi.msi_gpa.rule.id, f"{self.msi_ctrl} -> 0x{s.msi_gpa:x}")  # type: ignore[attr-defined]
 
-    def _init_smmu(self, s: Smmu) -> None:
-        p = s.props
+    def _init_smmu(self, s: Smmu, plan: _PropPlan | None = None) -> None:
+        """smmuv3_init_id_regs, the accel overrides and 'auto' mode.  A function of the
+        property values only, so kept on the ``plan`` of the option string when its
+        values are all the SMMU has (no -global)."""
+        init = plan.init if plan is not None else None
+        if init is None:
+            init = self._init_uncached(s.props, s.accel)
+            if plan is not None:
+                plan.init = init
+        idr, changed, auto_mode = init
+        if changed:
+            self.fire(idregs.accel_override.rule.id, changed)  # type: ignore[attr-defined]
+        s.auto_mode = auto_mode
+        s.idr = dict(idr)
+
+    def _init_uncached(self, p: Mapping[str, Any], accel: bool
+                       ) -> tuple[dict[str, int], str, bool]:
         idr = idregs.init_id_regs(p.get("stage"))
-        if s.accel:
-            changed = idregs.accel_override(idr, p)
-            if changed:
-                self.fire(idregs.accel_override.rule.id, ", ".join(changed))  # type: ignore[attr-defined]
+        changed = ""
+        auto_mode = False
+        if accel:
+            changed = ", ".join(idregs.accel_override(idr, p))
             # 'auto' mode: P15's machine-done check is armed; oas=auto counts too
             # (nested tier, docs/findings.md S4: only oas left auto still exits)
-            s.auto_mode = self.b.auto_mode and any(
+            auto_mode = self.b.auto_mode and any(
                 p.get(k) == "auto" for k in ("ats", "ril", "ssidsize", "oas"))
-        s.idr = idr
+        return idr, changed, auto_mode
+
+    def _prop_plan(self, driver: str, props: Mapping[str, str]) -> _PropPlan:
+        """Parse the properties of one ``-device arm-smmuv3`` in QDict order, up to the
+        first error; the ``link`` ones are only collected (they name buses, which exist
+        or not depending on the command line around them)."""
+        schema = SCHEMAS[self.b.props]
+        values: dict[str, Any] = {}
+        links: list[tuple[str, str]] = []
+        fail: tuple[str, str] | None = None
+        for k in qdict_order(tuple(props)):
+            spec = schema.get(k)
+            if spec is None:
+                fail = R_QDEV.id, self.m["Q.prop-not-found"].format(type=driver, prop=k)
+                break
+            v = props[k]
+            if spec.kind == "link":
+                links.append((k, v))
+                continue
+            try:
+                values[k] = parse_value(spec, v)
+            except ValueError as e:
+                fail = PARSE_RULE.id, str(e)
+                break
+        return _PropPlan(values, tuple(links), fail)
 
     # ---------------------------------------------------------------- devices
     def add_device(self, driver: str, props: Mapping[str, str], id: str | None, cold: bool,
@@ -530,8 +588,9 @@ class _Run:
             if id is not None and id in self.ids:
                 raise _DevError(self.m["Q.dup-id-qmp"].format(id=id), R_QDEV.id)
         if is_smmu:
-            return self._add_smmu(driver, props, id,
-                                  opt.optstring if opt is not None else self._cur_opt)
+            if opt is not None:
+                return self._add_smmu(driver, props, id, opt.optstring, True)
+            return self._add_smmu(driver, props, id, self._cur_opt, False)
         assert bus is not None
         # a PCI device (inline: one call fewer per device)
         if self.cl.globals:
@@ -594,27 +653,29 @@ class _Run:
 
 
     def _add_smmu(self, driver: str, props: Mapping[str, str], id: str | None,
-                  optstring: str) -> tuple[str, str]:
+                  optstring: str, from_opt: bool) -> tuple[str, str]:
+        """An arm-smmuv3 (``from_opt``: ``props`` are those of ``optstring``, so their
+        parse is memoised per option string and profile)."""
         p = self._new_object_props(driver, None)
-        schema = SCHEMAS[self.b.props]
-        for k in qdict_order(tuple(props)):
-            spec = schema.get(k)
-            if spec is None:
-                self.fire(R_QDEV.id)
-                raise _DevError(self.m["Q.prop-not-found"].format(type=driver, prop=k),
-                                R_QDEV.id)
-            try:
-                # _parse_prop, inlined
-                v = props[k]
-                if spec.kind == "link":
-                    if v not in self.buses:
-                        raise ValueError(self.m["Q.dev-not-found"].format(name=v))
-                    p[k] = v
-                else:
-                    p[k] = parse_value(spec, v)
-            except ValueError as e:
-                self.fire("2a.parse")
-                raise _DevError(str(e), "2a.parse") from None
+        if from_opt:
+            pkey = (self.p.name, optstring)
+            plan = _PROP_PLANS.get(pkey)
+            if plan is None:
+                if len(_PROP_PLANS) > 4096:
+                    _PROP_PLANS.clear()
+                plan = _PROP_PLANS[pkey] = self._prop_plan(driver, props)
+        else:
+            plan = self._prop_plan(driver, props)
+        for k, v in plan.links:  # in QDict order, all before any other failure
+            if v not in self.buses:
+                self.fire(PARSE_RULE.id)
+                raise _DevError(self.m["Q.dev-not-found"].format(name=v), PARSE_RULE.id)
+            p[k] = v
+        if plan.fail is not None:
+            rid, text = plan.fail
+            self.fire(rid)
+            raise _DevError(text, rid)
+        p.update(plan.values)
         s = Smmu(id or self.key_for(id, driver), id, p)
         fail = preconditions.pre_plug(self.b, s.accel, self.legacy, self.virtio_iommu,
                                       self.kvm, self.irqchip, p.get("stage"), False)
@@ -636,7 +697,7 @@ class _Run:
         if fail is not None:
             raise _DevError(self._fmt(fail), fail[0])
         assert pbus is not None
-        self._init_smmu(s)
+        self._init_smmu(s, plan if from_opt and not self.cl.globals else None)
         if s.accel:
             self._set_msi_gpa(s, "plug")
         fail, warn = preconditions.plug(self.b, s.accel, p.get("stage"), pbus.bypass,
@@ -773,7 +834,7 @@ class _Run:
                 return EventResult("device_add", id, False, e.cls, e.text,
                                    RULES[e.rule].row)
             return EventResult("device_add", id, True, None, None,
-                               self._placement(self.devs[key])[2])
+                               self._placement(self.devs[key]).rule)
         did = str(a.get("id"))
         dev = self.devs.get(did)
         smmu = next((s for s in self.smmus if s.id == did), None)
@@ -798,19 +859,15 @@ class _Run:
         return EventResult("device_del", did, True, None, None, "F")
 
     # ---------------------------------------------------------------- results
-    def _placement(self, d: PciDev) -> tuple[AddressSpaceKind, str | None, str]:
-        """(address-space kind, SMMU id, catalogue row) of one PCI device."""
+    def _placement(self, d: PciDev) -> DevicePrediction:
+        """Where one PCI device's DMA goes (an interned :class:`DevicePrediction`)."""
         smmu, why = asr.iommu_for(d.bus)
         if smmu is None:
-            return "system", None, RULES[why].row
-        sid = smmu.id or smmu.key
-        if not smmu.accel:
-            return "iommu", sid, "AS1"
-        if d.iommufd and _traits(self.types, d.driver).cls_fd == "vfio":
-            if self.b.vfio_as == "system":
-                return "system", sid, "AS4"
-            return "accel-sysmem", sid, "AS4"
-        return "iommu", sid, "AS3"
+            return _placed("system", None, RULES[why].row)
+        if smmu.accel and d.iommufd and _traits(self.types, d.driver).cls_fd == "vfio":
+            return _placed("system" if self.b.vfio_as == "system" else "accel-sysmem",
+                           smmu.id or smmu.key, "AS4")
+        return _iommu_placement(smmu)
 
     def devices(self) -> dict[str, DevicePrediction] | None:
         if self.virtio_iommu:
@@ -820,15 +877,15 @@ class _Run:
         for k, d in self.devs.items():
             root = d.bus.root_bus
             if root.bypass or root.pxb:
-                out[k] = DevicePrediction(*placement(d))
+                out[k] = placement(d)
                 continue
             smmu = root.smmu
             if smmu is None:  # iommu_for: AS2
-                out[k] = DevicePrediction("system", None, "AS2")
-            elif not smmu.accel:  # AS1
-                out[k] = DevicePrediction("iommu", smmu.id or smmu.key, "AS1")
+                out[k] = _SYSTEM_AS2
+            elif not (smmu.accel and d.iommufd):  # AS1, or AS3 (only vfio gets AS4)
+                out[k] = smmu.placement or _iommu_placement(smmu)
             else:
-                out[k] = DevicePrediction(*placement(d))
+                out[k] = placement(d)
         return out
 
     def smmu_predictions(self) -> dict[str, SmmuPrediction]:
@@ -858,6 +915,30 @@ class _Run:
         return out
 
 
+#: interned placements, by (kind, SMMU id, row)
+_PLACED: dict[tuple[str, str | None, str], DevicePrediction] = {}
+
+
+def _placed(kind: AddressSpaceKind, smmu: str | None, row: str) -> DevicePrediction:
+    k = (kind, smmu, row)
+    dp = _PLACED.get(k)
+    if dp is None:
+        if len(_PLACED) > 4096:
+            _PLACED.clear()
+        dp = _PLACED[k] = DevicePrediction(kind, smmu, row)
+    return dp
+
+
+_SYSTEM_AS2 = _placed("system", None, "AS2")
+
+
+def _iommu_placement(smmu: Smmu) -> DevicePrediction:
+    """The SMMU's own IOMMU address space: AS1 (emulated SMMU) or AS3 (accel), kept on
+    the SMMU."""
+    dp = smmu.placement = _placed("iommu", smmu.id or smmu.key, "AS3" if smmu.accel else "AS1")
+    return dp
+
+
 def _iort_of(run: _Run) -> IortPrediction:
     """§8 O1-O4: the IORT of the started machine (lazily: only when observed)."""
     nrs = {"pcie.0": 0}
@@ -884,6 +965,20 @@ def _iort_of(run: _Run) -> IortPrediction:
         run.fire(r)
     return pred
 
+
+
+def clear_caches(types: TypeHierarchy | None = None) -> None:
+    """Forget every memoised per-string result: option strings (:mod:`.cmdline`),
+    property values and orders (:mod:`.rules.properties`), and the -M outcomes kept on
+    ``types`` (default: the builtin table).  Predictions do not change; the next ones
+    redo the work (``benchmarks/model_throughput.py`` calls this before each round)."""
+    cmdline.clear_caches()
+    _PROP_PLANS.clear()
+    qdict_order.cache_clear()
+    parse_value.cache_clear()
+    memo = (types if types is not None else TypeHierarchy.builtin()).memo
+    for k in [k for k in memo if k.__class__ is tuple]:
+        del memo[k]
 
 
 def _valid(prop: str) -> str:

@@ -15,7 +15,7 @@ class Smmu:
     """One arm-smmuv3 (user-created, or the legacy ``iommu=smmuv3`` one, id ``legacy``)."""
 
     __slots__ = ("accel", "auto_finalised", "auto_mode", "base", "bus", "cold_vfio", "id",
-                 "idr", "key", "msi_gpa", "per_bus", "props")
+                 "idr", "key", "msi_gpa", "per_bus", "placement", "props")
 
     def __init__(self, key: str, id: str | None, props: dict[str, Any]) -> None:
         self.key = key
@@ -30,6 +30,8 @@ class Smmu:
         self.auto_mode = False
         self.auto_finalised = False
         self.cold_vfio = 0
+        #: the DevicePrediction of a device in this SMMU's IOMMU address space (engine)
+        self.placement: Any = None
 
 
 class Bus:

@@ -62,9 +62,12 @@ class RuleFiring:
     detail: str = ""
 
 
-@dataclass(slots=True)  # slots: built for every prediction
+@dataclass(frozen=True, slots=True)
 class DevicePrediction:
-    """Where one PCI device's DMA goes."""
+    """Where one PCI device's DMA goes.
+
+    A value: frozen, so the model shares one instance between the devices (and the
+    predictions) that have the same placement instead of building one per device."""
 
     address_space: AddressSpaceKind
     smmu: str | None = None  # id of the SMMU it sits behind (None: behind none)

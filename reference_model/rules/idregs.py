@@ -108,7 +108,7 @@ OVERRIDES: tuple[tuple[str, Any, str, Any], ...] = (
 
 
 @rule("2b.accel-override", "2b", "11.1", predicted=True)
-def accel_override(idr: dict[str, int], props: dict[str, Any]) -> list[str]:
+def accel_override(idr: dict[str, int], props: Mapping[str, Any]) -> list[str]:
     """accel=on: explicit ril=off / ats=on / oas=48 / ssidsize=N change IDR3/0/5/1."""
     changed: list[str] = []
     for prop, test, fld, value in OVERRIDES:
