@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from collections.abc import Set as AbstractSet
 from typing import NoReturn
 
 __all__ = [
@@ -180,6 +181,9 @@ class DeviceOpt:
         return f"-device {self.optstring}: "
 
 
+_NO_IDS: frozenset[str] = frozenset()
+
+
 class ParsedCmdline:
     """What the option loop gathered (nothing is validated beyond syntax yet).
 
@@ -200,7 +204,7 @@ class ParsedCmdline:
         self.devices: list[DeviceOpt] = []
         self.globals: list[tuple[str, str, str, str]] = []  # drv,prop,val,text
         self.objects: list[dict[str, str]] = []
-        self.netdevs: set[str] = set()
+        self.netdevs: AbstractSet[str] = _NO_IDS
         self.bios: str | None = None
         self.kernel: str | None = None
         self.pflash = False
@@ -269,6 +273,26 @@ def _opts_dict(v: str, implied: str) -> dict[str, str]:
     return dict(split_opts(v, implied))
 
 
+#: -M and -accel option strings -> their items / dict (shared: callers only read them);
+#: read directly by :func:`parse`, filled by the two functions below
+_MACHINE_OPTS: dict[str, tuple[tuple[str, str], ...]] = {}
+_ACCEL_OPTS: dict[str, dict[str, str]] = {}
+
+
+def _machine_opts(v: str) -> tuple[tuple[str, str], ...]:
+    if len(_MACHINE_OPTS) > 4096:
+        _MACHINE_OPTS.clear()
+    r = _MACHINE_OPTS[v] = _split(v, "type")
+    return r
+
+
+def _accel_opts(v: str) -> dict[str, str]:
+    if len(_ACCEL_OPTS) > 4096:
+        _ACCEL_OPTS.clear()
+    r = _ACCEL_OPTS[v] = dict(_split(v, "accel"))
+    return r
+
+
 #: option kinds for :func:`_option`: a disk image, a no-value option that changes
 #: nothing the model reads, one that does, a value option that changes nothing the
 #: model reads, and one code per value option the model reads
@@ -313,6 +337,8 @@ def clear_caches() -> None:
     _device_items.cache_clear()
     _opts_dict.cache_clear()
     _DEVICE_OPTS.clear()
+    _MACHINE_OPTS.clear()
+    _ACCEL_OPTS.clear()
     _KINDS.clear()
 
 
@@ -327,16 +353,19 @@ def _bad_id(v: str, dev_id: str, id_ok: bool) -> NoReturn:
 def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
     """Run QEMU's option loop over ``argv`` (without the binary)."""
     out = ParsedCmdline()
-    seen_ids: set[str] = set()
+    seen_ids: dict[str, None] = {}  # the -device ids so far (dict keys: cheaper than a set)
     devices = out.devices
     kinds = _KINDS
     device_opts = _DEVICE_OPTS
     it = iter(argv)
     for a in it:
-        kind = kinds.get(a)
-        if kind is None:
-            kind = _option(a)  # memoised in _KINDS: next time the lookup above finds it
-        if kind == 6:  # _DEVICE, the most frequent option: its branch first
+        if a == "-device":  # the most frequent option: no kind lookup
+            kind = 6
+        else:
+            k = kinds.get(a)
+            # memoised in _KINDS: next time the lookup finds it
+            kind = _option(a) if k is None else k
+        if kind == 6:  # _DEVICE (also --device)
             v = next(it, None)
             if v is not None:
                 d, id_ok = device_opts.get(v) or _device_opt(v)
@@ -344,7 +373,7 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
                 if dev_id is not None:
                     if not id_ok or dev_id in seen_ids:
                         _bad_id(v, dev_id, id_ok)
-                    seen_ids.add(dev_id)
+                    seen_ids[dev_id] = None
                 devices.append(d)
                 continue
             raise CmdlineError(f"{a}: requires an argument", f"{a}: requires an argument")
@@ -363,10 +392,10 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
             continue
         if kind == _MACHINE:
             out.machine_given = True
-            out.machine.update(split_opts(v, "type"))
+            out.machine.update(_MACHINE_OPTS.get(v) or _machine_opts(v))
             out.machine_key = v if out.machine_key is None else (out.machine_key, v)
         elif kind == _ACCEL:
-            out.accels.append(_opts_dict(v, "accel"))
+            out.accels.append(_ACCEL_OPTS.get(v) or _accel_opts(v))
         elif kind == _GLOBAL:
             out.globals.append(_global(v))
         elif kind == _OBJECT:
@@ -374,7 +403,7 @@ def parse(argv: tuple[str, ...] | list[str]) -> ParsedCmdline:
         elif kind == _NETDEV:
             nd = dict(split_opts(v, "type"))
             if "id" in nd:
-                out.netdevs.add(nd["id"])
+                out.netdevs = out.netdevs | {nd["id"]}
         elif kind == _BIOS:
             out.bios = v
         elif kind == _KERNEL:

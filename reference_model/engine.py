@@ -43,7 +43,7 @@ from .prediction import (
 )
 from .profiles import Resolved, resolve
 from .qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHierarchy
-from .rules import RULES, admission, host_compat, idregs, msi, preconditions, register
+from .rules import FIRED, RULES, admission, host_compat, idregs, msi, preconditions, register
 from .rules import address_space as asr
 from .rules import iort as iort_rules
 from .rules.properties import PARSE_RULE, SCHEMAS, PropSpec, parse_value, qdict_order
@@ -104,18 +104,28 @@ _VIRT_PROPS: dict[str, tuple[str, tuple[str, ...]]] = {
 _ACCEL_KEYS = ("type", "accel", "kernel-irqchip", "kernel_irqchip", "kvm-shadow-mem")
 
 
+#: how a start ends early: (stderr text or None when the model cannot say it, deciding
+#: rule id, exit code or None for a crash)
+_Stop = tuple[str | None, str, int | None]
+
+
 class _Exit(Exception):
-    def __init__(self, text: str | None, rule: str, code: int | None = 1, detail: str = ""):
-        super().__init__(text)
-        self.text, self.rule, self.code, self.detail = text, rule, code, detail
+    """QEMU exits during start-up (a phase raises it; :func:`predict` catches it)."""
+
+    def __init__(self, text: str | None, rule: str, code: int | None = 1):
+        # no super().__init__: nothing reads args, and the call is not free
+        self.stop: _Stop = (text, rule, code)
 
 
 class _DevError(Exception):
-    """A device refused; ``text`` None: it fails, but the model cannot say the exact text."""
+    """A device refused: ``args == (text, rule id)``; text None: it fails, but the model
+    cannot say the exact text.  QMP reports it with error class :attr:`cls`.
 
-    def __init__(self, text: str | None, rule: str, cls: str = "GenericError"):
-        super().__init__(text)
-        self.text, self.rule, self.cls = text, rule, cls
+    No ``__init__`` of its own: the C one keeps the args, and a Python ``__init__``
+    would triple the cost of a raise that the model does in about every other
+    prediction."""
+
+    cls = "GenericError"
 
 
 def _devfn(addr: str | None) -> int | None:
@@ -199,9 +209,9 @@ class _MachineMemo:
 class _PropPlan:
     """The parsed properties of one ``-device arm-smmuv3`` option string (per profile):
     values up to the first failure, the bus links before it, the failure as
-    (rule id, text), and (filled on first use) what ``_init_smmu`` makes of them."""
+    (rule id, text), and (filled on first use) what is derived from the values alone."""
 
-    __slots__ = ("fail", "init", "links", "values")
+    __slots__ = ("fail", "init", "links", "qom", "valid", "values")
 
     def __init__(self, values: dict[str, Any], links: tuple[tuple[str, str], ...],
                  fail: tuple[str, str] | None) -> None:
@@ -209,6 +219,10 @@ class _PropPlan:
         self.links = links
         self.fail = fail
         self.init: tuple[dict[str, int], str, bool] | None = None
+        #: preconditions.validate by only_migratable, and the qom-get view of the
+        #: values (smmu_predictions fills in the per-instance ones)
+        self.valid: dict[bool, preconditions.Failure] = {}
+        self.qom: dict[str, Any] | None = None
 
 
 #: option-string memo of _add_smmu, by (profile name, option string)
@@ -245,6 +259,8 @@ class _Run:
     mtype = ""
     no_nested_smmu = False
     mprops: Mapping[str, Any] = MappingProxyType({})  # replaced by _machine (read only)
+    #: indexes of the -global options some object used (set by _start when there are any)
+    globals_used: set[int]
 
     def __init__(self, prof: Resolved, types: TypeHierarchy, host: HostSmmu | None) -> None:
         self.p = prof
@@ -257,18 +273,17 @@ class _Run:
         self.warnings: list[str] = []
         self.buses: dict[str, Bus] = {}
         self.devs: dict[str, PciDev] = {}  # by key, creation order
-        self.ids: set[str] = set()
+        #: ids of the devices (and SMMUs) that exist, as dict keys (a dict is cheaper to
+        #: build than a set)
+        self.ids: dict[str, None] = {}
         self.smmus: list[Smmu] = []
         self.nic_count: dict[str, int] = {}
         self.type_count: dict[str, int] = {}
-        self.globals_used: set[int] = set()
         self._nics: list[str] = []
 
     # ---------------------------------------------------------------- helpers
-    def fire(self, rule_id: str, detail: str = "") -> str:
-        r = RULES[rule_id]
-        self.rules.append(r.firing(detail))
-        return r.row
+    def fire(self, rule_id: str, detail: str = "") -> None:
+        self.rules.append(RULES[rule_id].firing(detail) if detail else FIRED[rule_id])
 
     def key_for(self, id: str | None, driver: str) -> str:
         if id:
@@ -294,7 +309,7 @@ class _Run:
                 self._machine_uncached(cl)
                 hit = _MachineMemo(self.mtype, self.no_nested_smmu, self.mprops)
             except _Exit as e:
-                hit = ("exit", e.text or "", e.rule)
+                hit = ("exit", e.stop[0] or "", e.stop[1])
             except CmdlineError as e:
                 hit = ("cmdline", str(e), "")
             if len(memo) > 4096:
@@ -510,7 +525,7 @@ class _Run:
         if changed:
             self.fire(idregs.accel_override.rule.id, changed)  # type: ignore[attr-defined]
         s.auto_mode = auto_mode
-        s.idr = dict(idr)
+        s.idr = idr.copy()
 
     def _init_uncached(self, p: Mapping[str, Any], accel: bool
                        ) -> tuple[dict[str, int], str, bool]:
@@ -647,7 +662,7 @@ class _Run:
             if cold and "netdev" not in props:
                 self._nics.append(id or f"{driver}.{n}")
         if id:
-            self.ids.add(id)
+            self.ids[id] = None
         self.devs[key] = dev
         return key, ""
 
@@ -656,7 +671,10 @@ class _Run:
                   optstring: str, from_opt: bool) -> tuple[str, str]:
         """An arm-smmuv3 (``from_opt``: ``props`` are those of ``optstring``, so their
         parse is memoised per option string and profile)."""
-        p = self._new_object_props(driver, None)
+        # pure: the properties are the option string's alone (no -global), so what is
+        # derived from them alone is kept on its plan
+        pure = from_opt and not self.cl.globals
+        p = _DEFAULTS[self.b.props].copy() if pure else self._new_object_props(driver, None)
         if from_opt:
             pkey = (self.p.name, optstring)
             plan = _PROP_PLANS.get(pkey)
@@ -677,6 +695,8 @@ class _Run:
             raise _DevError(text, rid)
         p.update(plan.values)
         s = Smmu(id or self.key_for(id, driver), id, p)
+        if pure:
+            s.plan = plan
         fail = preconditions.pre_plug(self.b, s.accel, self.legacy, self.virtio_iommu,
                                       self.kvm, self.irqchip, p.get("stage"), False)
         if fail is not None and fail[0] == preconditions.P3.id and s.accel and \
@@ -687,7 +707,13 @@ class _Run:
             p["smmu_per_bus"] = True
             if s.accel:
                 self._set_msi_gpa(s, "pre_plug")
-            fail = preconditions.validate(self.b, p, self.cl.only_migratable)
+            om = self.cl.only_migratable
+            if not pure:
+                fail = preconditions.validate(self.b, p, om)
+            elif om in plan.valid:
+                fail = plan.valid[om]
+            else:
+                fail = plan.valid[om] = preconditions.validate(self.b, p, om)
         if fail is None:
             prim = p.get("primary-bus")
             pbus = self.buses.get(prim) if prim else None
@@ -697,7 +723,7 @@ class _Run:
         if fail is not None:
             raise _DevError(self._fmt(fail), fail[0])
         assert pbus is not None
-        self._init_smmu(s, plan if from_opt and not self.cl.globals else None)
+        self._init_smmu(s, plan if pure else None)
         if s.accel:
             self._set_msi_gpa(s, "plug")
         fail, warn = preconditions.plug(self.b, s.accel, p.get("stage"), pbus.bypass,
@@ -720,7 +746,7 @@ class _Run:
         s.base = self.next_base
         self.next_base += 0x20000
         if id:
-            self.ids.add(id)
+            self.ids[id] = None
         self.smmus.append(s)
         if s.accel:
             self.accel_smmus += 1
@@ -793,7 +819,7 @@ class _Run:
         for name in self._nics:
             self.fire(R_NIC.id)
             self.warnings.append(self.m["Q.nic-no-peer"].format(name=name))
-        for i, (gdrv, gprop, gval, _) in enumerate(cl.globals):
+        for i, (gdrv, gprop, gval, _) in enumerate(cl.globals) if cl.globals else ():
             if i in self.globals_used:
                 continue
             if gdrv not in self.types or not self.types.is_a(gdrv, "device"):
@@ -802,7 +828,8 @@ class _Run:
             elif not self.types.is_a(gdrv, TYPE_PCI_DEVICE):
                 self.warnings.append(self.m["Q.global-unused"].format(
                     driver=gdrv, prop=gprop, value=gval))
-        for s in reversed(self.smmus):  # notifier list: last registered runs first
+        for s in reversed(self.smmus) if self.smmus else ():
+            # the notifier list: last registered runs first
             if s.accel and s.auto_mode and not s.auto_finalised:
                 raise _Exit(self._fmt((preconditions.P15.id, "P15", {})), preconditions.P15.id)
             if s.accel and self.b.cmdqv and s.props.get("cmdqv") == "on" and not s.cold_vfio:
@@ -820,7 +847,9 @@ class _Run:
     def event(self, ev: Event) -> EventResult:
         a = ev.arguments
         if ev.op == "device_add":
-            driver = str(a.get("driver", ""))
+            driver = a.get("driver", "")
+            if driver.__class__ is not str:
+                driver = str(driver)
             id = a.get("id")
             props: dict[str, str] = {}
             for k, v in a.items():
@@ -828,14 +857,16 @@ class _Run:
                     props[k] = v if v.__class__ is str else _qmp_str(v)
             self._cur_opt = driver
             try:
-                key, _ = self.add_device(driver, props, None if id is None else str(id),
-                                         False)
+                key, _ = self.add_device(
+                    driver, props, id if id is None or id.__class__ is str else str(id), False)
             except _DevError as e:
-                return EventResult("device_add", id, False, e.cls, e.text,
-                                   RULES[e.rule].row)
+                text, rule = e.args
+                return EventResult("device_add", id, False, e.cls, text, RULES[rule].row)
             return EventResult("device_add", id, True, None, None,
                                self._placement(self.devs[key]).rule)
-        did = str(a.get("id"))
+        did = a.get("id")
+        if did.__class__ is not str:
+            did = str(did)
         dev = self.devs.get(did)
         smmu = next((s for s in self.smmus if s.id == did), None)
         if smmu is not None:
@@ -855,7 +886,7 @@ class _Run:
             dev.pending_unplug = True
         else:
             del self.devs[did]
-            self.ids.discard(did)
+            self.ids.pop(did, None)
         return EventResult("device_del", did, True, None, None, "F")
 
     # ---------------------------------------------------------------- results
@@ -894,25 +925,39 @@ class _Run:
             return out
         pk = self.b.props
         has_gpa = "msi-gpa" in SCHEMAS[pk]
-        names, str_names, enum_names = _QOM_NAMES[pk], _QOM_STR[pk], _QOM_ENUM[pk]
         for s in self.smmus:
-            # {n: qom_value(spec, s.props.get(n)) for n, spec in _QOM_SPECS[pk]}
-            props = dict(zip(names, map(s.props.get, names)))
-            for n in str_names:
-                if props[n] is None:
-                    props[n] = ""
-            for n in enum_names:
-                v = props[n]
-                if v.__class__ is not str:
-                    props[n] = str(v)
+            plan = s.plan
+            if plan is None:
+                props = _qom_view(pk, s.props)
+            else:
+                # the view of the option string's values, then the per-instance ones
+                qom = plan.qom
+                if qom is None:
+                    qom = plan.qom = _qom_view(pk, s.props)
+                props = qom.copy()
+                if "identifier" in props:
+                    props["identifier"] = s.props["identifier"]
             props["smmu_per_bus"] = s.per_bus
             if has_gpa:
                 props["msi-gpa"] = s.msi_gpa
-            out[s.id or s.key] = SmmuPrediction(
-                idr=None if s.idr is None else dict(s.idr),
-                msi_gpa=s.msi_gpa if has_gpa else None,
-                properties=props, base=s.base)
+            idr = s.idr
+            out[s.id or s.key] = SmmuPrediction(None if idr is None else idr.copy(),
+                                                s.msi_gpa if has_gpa else None, props, s.base)
         return out
+
+
+def _qom_view(pk: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """What qom-get shows of an SMMU's properties (schema ``pk``): every property but the
+    links, in schema order; a "str" left None reads as "", an "enum" as its text."""
+    props = {n: values.get(n) for n in _QOM_NAMES[pk]}
+    for n in _QOM_STR[pk]:
+        if props[n] is None:
+            props[n] = ""
+    for n in _QOM_ENUM[pk]:
+        v = props[n]
+        if v.__class__ is not str:
+            props[n] = str(v)
+    return props
 
 
 #: interned placements, by (kind, SMMU id, row)
@@ -1001,20 +1046,24 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
     prof = resolve(profile)
     run = _Run(prof, types if types is not None else TypeHierarchy.builtin(), host)
     try:
-        e = _start(run, argv)
+        stop = _start(run, argv)
     except _Exit as raised:
         raised.__traceback__ = None  # no frame <-> exception cycle left for the gc
-        e = raised
-    if e is not None:
-        rule = e.rule
+        stop = raised.stop
+    if stop is not None:
+        text, rule, code = stop
         for f in run.rules:
             if f.rule == rule:
                 break
         else:
-            run.fire(rule, e.detail)
-        return Prediction("exits", e.code, e.text, run.warnings, None, None, None, run.rules,
+            run.fire(rule)
+        return Prediction("exits", code, text, run.warnings, None, None, None, run.rules,
                           prof.name)
-    results = [run.event(ev) for ev in events] if events else None
+    results: list[EventResult] | None = None
+    if events:
+        results = []
+        for ev in events:
+            results.append(run.event(ev))
     pred = Prediction("starts", 0, None, run.warnings, run.devices(), run.smmu_predictions(),
                       results, run.rules, prof.name)
     if "iort" in observe:
@@ -1022,9 +1071,9 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
     return pred
 
 
-def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
+def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
     """Phases 1-6, remembering the current -device text for warnings.  An exit raises
-    :class:`_Exit`, or returns it when a ``-device`` fails (one raise fewer)."""
+    :class:`_Exit`, or is returned when a ``-device`` fails (one raise fewer)."""
     try:
         cl = cmdline.parse(argv if isinstance(argv, (list, tuple)) else tuple(argv))
     except CmdlineError as e:
@@ -1032,6 +1081,8 @@ def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
             raise
         raise _Exit(e.qemu_text, R_OPT.id) from None
     run.cl = cl
+    if cl.globals:
+        run.globals_used = set()
     if cl.objects:
         run.cl_iommufds = {o.get("id", "") for o in cl.objects
                            if o.get("qom-type") == "iommufd"}
@@ -1040,7 +1091,7 @@ def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
     try:
         run._board(cl)
     except _DevError as e:
-        raise _Exit(e.text, e.rule) from None
+        raise _Exit(*e.args) from None
     add = run.add_device
     tmemo = run.tmemo
     buses = run.buses
@@ -1054,7 +1105,8 @@ def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
             try:
                 add(driver, d.props, d.id, True, d)
             except _DevError as e:
-                return _Exit(None if e.text is None else d.location + e.text, e.rule)
+                text, rule = e.args
+                return (None if text is None else d.location + text), rule, 1
             continue
         # a plain cold PCI device, no accel SMMU yet, no -global: add_device without
         # the steps that cannot apply (hot plug, SMMU, -global, virtio-iommu, pxb,
@@ -1065,20 +1117,18 @@ def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
         if bname is not None:
             bus = buses.get(bname)
             if bus is None:
-                return _Exit(d.location + run.m["Q.bus-not-found"].format(bus=bname),
-                             R_QDEV.id)
+                return d.location + run.m["Q.bus-not-found"].format(bus=bname), R_QDEV.id, 1
         else:
             bus = run.default_bus
             if bus.pxb:
                 run.fire(R_DEFBUS.id, bus.name)
         iommufd = d.iommufd
         if iommufd is not None and iommufd not in run.cl_iommufds:
-            return _Exit(d.location + run.m["Q.dev-not-found"].format(name=iommufd),
-                         R_QDEV.id)
+            return d.location + run.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id, 1
         key = id or run.key_for(id, driver)
         if bus.pxb and bus.is_root and not tr.is_bridge:
             run.fire(R_PXB_ONLY_BRIDGES.id, driver)
-            return _Exit(d.location + run.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id)
+            return d.location + run.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id, 1
         dev = PciDev(key, id, driver, bus, True)
         if iommufd is not None:
             dev.iommufd = True
@@ -1091,7 +1141,7 @@ def _start(run: _Run, argv: Sequence[str]) -> _Exit | None:
             if not d.netdev:
                 run._nics.append(id or f"{driver}.{n}")
         if id:
-            ids.add(id)
+            ids[id] = None
         devs[key] = dev
     run._creation_done(cl)
     return None

@@ -15,23 +15,25 @@ class Smmu:
     """One arm-smmuv3 (user-created, or the legacy ``iommu=smmuv3`` one, id ``legacy``)."""
 
     __slots__ = ("accel", "auto_finalised", "auto_mode", "base", "bus", "cold_vfio", "id",
-                 "idr", "key", "msi_gpa", "per_bus", "placement", "props")
+                 "idr", "key", "msi_gpa", "per_bus", "placement", "plan", "props")
 
     def __init__(self, key: str, id: str | None, props: dict[str, Any]) -> None:
         self.key = key
         self.id = id
         self.props = props  # typed values by property name (after parsing)
-        self.accel: bool = bool(props.get("accel"))
+        self.accel: bool = props.get("accel") is True  # parsed: a bool
         self.bus: Bus | None = None
         self.per_bus = False
         self.idr: dict[str, int] | None = None
-        self.msi_gpa: int = int(props.get("msi-gpa", 0) or 0)
+        self.msi_gpa: int = props.get("msi-gpa") or 0  # parsed: an int
         self.base: int | None = None
         self.auto_mode = False
         self.auto_finalised = False
         self.cold_vfio = 0
         #: the DevicePrediction of a device in this SMMU's IOMMU address space (engine)
         self.placement: Any = None
+        #: the option string's parsed properties, when they are all it has (engine)
+        self.plan: Any = None
 
 
 class Bus:

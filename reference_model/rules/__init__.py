@@ -59,6 +59,8 @@ _FIRINGS: dict[tuple[str, str], RuleFiring] = {}
 
 #: every registered rule, by id
 RULES: dict[str, Rule] = {}
+#: the firing of every registered rule without a detail, by rule id
+FIRED: dict[str, RuleFiring] = {}
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -69,6 +71,7 @@ def register(id: str, row: str, source: str, predicted: bool = False, doc: str =
     if id in RULES and RULES[id] != r:
         raise ValueError(f"rule id '{id}' registered twice")
     RULES[id] = r
+    FIRED[id] = r.firing()
     return r
 
 
