@@ -100,18 +100,10 @@ def _split(text: str, implied: str | None) -> tuple[tuple[str, str], ...]:
         if not parts:
             return ()
         append = items.append
-        item = parts[0]
-        key, eq, value = item.partition("=")
-        if eq:
-            append((key, value))
-        elif implied is not None:
-            append((implied, item))
-        elif item.startswith("no") and len(item) > 2:
-            append((item[2:], "off"))
-        elif item:
-            append((item, "on"))
-        for i in range(1, len(parts)):
-            item = parts[i]
+        it = iter(parts)
+        if implied is not None and "=" not in parts[0]:
+            append((implied, next(it)))
+        for item in it:
             key, eq, value = item.partition("=")
             if eq:
                 append((key, value))
@@ -226,24 +218,27 @@ def _global(text: str) -> tuple[str, str, str, str]:
     return drv, prop, value, text
 
 
-@lru_cache(maxsize=8192)
 def _device_items(v: str) -> tuple[str, dict[str, str], str | None, bool]:
     """driver, properties (no driver/id; last repeat wins), id of one -device string,
     and whether that id is a valid QEMU identifier.
 
-    The dict is shared between calls with the same string: callers must not mutate it.
+    Not cached itself: :func:`_device_opt` keeps what is made of the string.
     """
-    props: dict[str, str] = {}
-    driver = ""
-    dev_id: str | None = None
-    for k, val in _split(v, "driver"):  # cached here, per string
-        if k == "driver":
-            driver = val
-        elif k == "id":
-            dev_id = val
-        else:
-            props[k] = val
-    return driver, props, dev_id, dev_id is None or bool(_ID_RE.match(dev_id))
+    props = dict(_split(v, "driver"))
+    driver = props.pop("driver", "")
+    dev_id = props.pop("id", None)
+    if dev_id is None:
+        return driver, props, dev_id, True
+    ok = _ID_OK.get(dev_id)
+    if ok is None:
+        if len(_ID_OK) > 4096:
+            _ID_OK.clear()
+        ok = _ID_OK[dev_id] = _ID_RE.match(dev_id) is not None
+    return driver, props, dev_id, ok
+
+
+#: id -> whether it is a well-formed QEMU identifier (the same ids recur across strings)
+_ID_OK: dict[str, bool] = {}
 
 
 #: -device option string -> (its DeviceOpt, whether its id is valid); filled by
@@ -334,7 +329,7 @@ assert _DEVICE == 6  # parse() tests the literal
 def clear_caches() -> None:
     """Forget every per-string parse result (the next parse of a string parses it)."""
     split_opts.cache_clear()
-    _device_items.cache_clear()
+    _ID_OK.clear()
     _opts_dict.cache_clear()
     _DEVICE_OPTS.clear()
     _MACHINE_OPTS.clear()

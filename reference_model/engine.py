@@ -211,7 +211,7 @@ class _PropPlan:
     values up to the first failure, the bus links before it, the failure as
     (rule id, text), and (filled on first use) what is derived from the values alone."""
 
-    __slots__ = ("fail", "init", "links", "qom", "valid", "values")
+    __slots__ = ("fail", "init", "links", "merged", "qom", "valid", "values")
 
     def __init__(self, values: dict[str, Any], links: tuple[tuple[str, str], ...],
                  fail: tuple[str, str] | None) -> None:
@@ -223,20 +223,26 @@ class _PropPlan:
         #: values (smmu_predictions fills in the per-instance ones)
         self.valid: dict[bool, preconditions.Failure] = {}
         self.qom: dict[str, Any] | None = None
+        #: the schema's defaults updated with the values
+        self.merged: dict[str, Any] | None = None
 
 
 #: option-string memo of _add_smmu, by (profile name, option string)
 _PROP_PLANS: dict[tuple[str, str], _PropPlan] = {}
+#: _init_smmu's result by the property values it reads
+_INITS: dict[tuple[Any, ...], tuple[dict[str, int], str, bool]] = {}
 
 #: per property schema: the default values, and the (name, spec) pairs qom-get shows
 _DEFAULTS = {k: {n: sp.default for n, sp in v.items()} for k, v in SCHEMAS.items()}
 _QOM_SPECS = {k: tuple((n, sp) for n, sp in v.items() if sp.kind != "link")
               for k, v in SCHEMAS.items()}
 #: per property schema, for smmu_predictions (qom_value without a call per property):
-#: the qom-get names in order, the "str" ones (None reads as ""), the "enum" ones (str())
-_QOM_NAMES = {k: tuple(n for n, _ in v) for k, v in _QOM_SPECS.items()}
-_QOM_STR = {k: tuple(n for n, sp in v if sp.kind == "str") for k, v in _QOM_SPECS.items()}
-_QOM_ENUM = {k: tuple(n for n, sp in v if sp.kind == "enum") for k, v in _QOM_SPECS.items()}
+#: the kind of each property qom-get shows, and the view of the defaults ("str" None
+#: reads as "", "enum" as its text)
+_QOM_KIND = {k: {n: sp.kind for n, sp in v} for k, v in _QOM_SPECS.items()}
+_QOM_DEFAULT_VIEW = {k: {n: ("" if sp.kind == "str" and sp.default is None
+                             else str(sp.default) if sp.kind == "enum" else sp.default)
+                         for n, sp in v} for k, v in _QOM_SPECS.items()}
 assert all(sp.kind in ("str", "enum", "bool", "uint8", "uint64")
            for v in _QOM_SPECS.values() for _, sp in v)  # qom_value: the rest as they are
 
@@ -529,6 +535,20 @@ class _Run:
 
     def _init_uncached(self, p: Mapping[str, Any], accel: bool
                        ) -> tuple[dict[str, int], str, bool]:
+        # the same few values recur across option strings: memoised by them (a property
+        # present always has a value, so None here means absent)
+        g = p.get
+        key = (self.b.auto_mode, accel, g("stage"), g("ril"), g("ats"), g("oas"),
+               g("ssidsize"), g("pasid"))
+        hit = _INITS.get(key)
+        if hit is None:
+            if len(_INITS) > 4096:
+                _INITS.clear()
+            hit = _INITS[key] = self._init_values(p, accel)
+        return hit
+
+    def _init_values(self, p: Mapping[str, Any], accel: bool
+                     ) -> tuple[dict[str, int], str, bool]:
         idr = idregs.init_id_regs(p.get("stage"))
         changed = ""
         auto_mode = False
@@ -674,7 +694,8 @@ class _Run:
         # pure: the properties are the option string's alone (no -global), so what is
         # derived from them alone is kept on its plan
         pure = from_opt and not self.cl.globals
-        p = _DEFAULTS[self.b.props].copy() if pure else self._new_object_props(driver, None)
+        if not pure:
+            p = self._new_object_props(driver, None)
         if from_opt:
             pkey = (self.p.name, optstring)
             plan = _PROP_PLANS.get(pkey)
@@ -688,12 +709,20 @@ class _Run:
             if v not in self.buses:
                 self.fire(PARSE_RULE.id)
                 raise _DevError(self.m["Q.dev-not-found"].format(name=v), PARSE_RULE.id)
-            p[k] = v
         if plan.fail is not None:
             rid, text = plan.fail
             self.fire(rid)
             raise _DevError(text, rid)
-        p.update(plan.values)
+        if pure:
+            # the defaults with the option string's values (kept on the plan), then links
+            merged = plan.merged
+            if merged is None:
+                merged = plan.merged = {**_DEFAULTS[self.b.props], **plan.values}
+            p = merged.copy()
+        else:
+            p.update(plan.values)
+        if plan.links:
+            p.update(plan.links)
         s = Smmu(id or self.key_for(id, driver), id, p)
         if pure:
             s.plan = plan
@@ -894,11 +923,11 @@ class _Run:
         """Where one PCI device's DMA goes (an interned :class:`DevicePrediction`)."""
         smmu, why = asr.iommu_for(d.bus)
         if smmu is None:
-            return _placed("system", None, RULES[why].row)
+            return _SYSTEM[why]
         if smmu.accel and d.iommufd and _traits(self.types, d.driver).cls_fd == "vfio":
             return _placed("system" if self.b.vfio_as == "system" else "accel-sysmem",
                            smmu.id or smmu.key, "AS4")
-        return _iommu_placement(smmu)
+        return smmu.placement or _iommu_placement(smmu)
 
     def devices(self) -> dict[str, DevicePrediction] | None:
         if self.virtio_iommu:
@@ -933,7 +962,7 @@ class _Run:
                 # the view of the option string's values, then the per-instance ones
                 qom = plan.qom
                 if qom is None:
-                    qom = plan.qom = _qom_view(pk, s.props)
+                    qom = plan.qom = _qom_view(pk, s.props, plan.values)
                 props = qom.copy()
                 if "identifier" in props:
                     props["identifier"] = s.props["identifier"]
@@ -946,17 +975,22 @@ class _Run:
         return out
 
 
-def _qom_view(pk: str, values: Mapping[str, Any]) -> dict[str, Any]:
+def _qom_view(pk: str, values: Mapping[str, Any],
+              given: Collection[str] | None = None) -> dict[str, Any]:
     """What qom-get shows of an SMMU's properties (schema ``pk``): every property but the
-    links, in schema order; a "str" left None reads as "", an "enum" as its text."""
-    props = {n: values.get(n) for n in _QOM_NAMES[pk]}
-    for n in _QOM_STR[pk]:
-        if props[n] is None:
-            props[n] = ""
-    for n in _QOM_ENUM[pk]:
-        v = props[n]
-        if v.__class__ is not str:
-            props[n] = str(v)
+    links, in schema order; a "str" left None reads as "", an "enum" as its text.
+    ``given``: the only properties whose values may differ from the defaults."""
+    props = _QOM_DEFAULT_VIEW[pk].copy()
+    kinds = _QOM_KIND[pk]
+    for n in values if given is None else given:
+        kind = kinds.get(n)
+        if kind is not None:
+            v = values[n]
+            if kind == "str" and v is None:
+                v = ""
+            elif kind == "enum" and v.__class__ is not str:
+                v = str(v)
+            props[n] = v
     return props
 
 
@@ -975,6 +1009,8 @@ def _placed(kind: AddressSpaceKind, smmu: str | None, row: str) -> DevicePredict
 
 
 _SYSTEM_AS2 = _placed("system", None, "AS2")
+#: behind no SMMU, by the rule id address_space.iommu_for gives
+_SYSTEM = {r.id: _placed("system", None, r.row) for r in (asr.AS2, asr.AS2_BYPASS, asr.A6)}
 
 
 def _iommu_placement(smmu: Smmu) -> DevicePrediction:
@@ -1019,6 +1055,7 @@ def clear_caches(types: TypeHierarchy | None = None) -> None:
     redo the work (``benchmarks/model_throughput.py`` calls this before each round)."""
     cmdline.clear_caches()
     _PROP_PLANS.clear()
+    _INITS.clear()
     qdict_order.cache_clear()
     parse_value.cache_clear()
     memo = (types if types is not None else TypeHierarchy.builtin()).memo
@@ -1029,6 +1066,17 @@ def clear_caches(types: TypeHierarchy | None = None) -> None:
 def _valid(prop: str) -> str:
     from .messages import VIRT_VALID
     return VIRT_VALID[prop]
+
+
+#: resolved profiles by name, and the builtin type table once loaded (module-level
+#: lookups: cheaper than the functools.cache calls behind them)
+_RESOLVED: dict[str, Resolved] = {}
+_BUILTIN_TYPES: list[TypeHierarchy] = []
+
+
+def _builtin_types() -> TypeHierarchy:
+    _BUILTIN_TYPES.append(TypeHierarchy.builtin())
+    return _BUILTIN_TYPES[0]
 
 
 def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | None = None,
@@ -1043,8 +1091,12 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
     does not cover (e.g. another machine type), and
     :class:`~reference_model.profiles.ProfileError` for an unknown profile.
     """
-    prof = resolve(profile)
-    run = _Run(prof, types if types is not None else TypeHierarchy.builtin(), host)
+    prof = _RESOLVED.get(profile)
+    if prof is None:
+        prof = _RESOLVED[profile] = resolve(profile)  # ProfileError for an unknown name
+    if types is None:
+        types = _BUILTIN_TYPES[0] if _BUILTIN_TYPES else _builtin_types()
+    run = _Run(prof, types, host)
     try:
         stop = _start(run, argv)
     except _Exit as raised:
