@@ -156,6 +156,9 @@ class LocalProcess(QemuProcess):
         #: the listening qtest socket (only when started with ``qtest=True``)
         self.qtest_listener: socket.socket | None = None
         self._qtest_conn: socket.socket | None = None
+        #: the ``-D`` trace log (only when started with trace events)
+        self.trace_path: Path | None = None
+        self._trace_cache: str | None = None
         _live.add(self)
 
     @property
@@ -200,6 +203,15 @@ class LocalProcess(QemuProcess):
             text = f"[... {size - len(data)} bytes of stderr dropped ...]\n" + \
                 text.split("\n", 1)[-1]
         return text
+
+    def trace_text(self) -> str | None:
+        """The whole trace log (``None`` when not tracing); kept after clean-up."""
+        if self._trace_cache is not None or self.trace_path is None:
+            return self._trace_cache
+        try:
+            return self.trace_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
 
     async def terminate(self, grace: float = 2.0) -> ExitStatus:
         try:
@@ -246,6 +258,7 @@ class LocalProcess(QemuProcess):
             if sock is not None:
                 sock.close()
         self._stderr_cache = self.stderr_text()
+        self._trace_cache = self.trace_text()
         shutil.rmtree(self.workdir, ignore_errors=True)
         self._cleaned = True
         _live.discard(self)
@@ -299,9 +312,12 @@ class LocalHost(QemuHost):
     def harness_args(self, qmp_path: str) -> list[str]:
         return [*HARNESS_ARGS, "-qmp", f"unix:{qmp_path},server=on,wait=off"]
 
-    async def start(self, argv: list[str], qtest: bool = False) -> LocalProcess:
+    async def start(self, argv: list[str], qtest: bool = False,
+                    trace: tuple[str, ...] = ()) -> LocalProcess:
         """Start QEMU; with ``qtest``, also ``-qtest unix:<tmp>/qtest.sock`` (the harness
-        listens there before QEMU starts; see :meth:`LocalProcess.qtest_connection`)."""
+        listens there before QEMU starts; see :meth:`LocalProcess.qtest_connection`);
+        with ``trace`` events, ``-trace EVENT``... ``-D <tmp>/trace.log`` (the log goes
+        to that file, never to stderr; :meth:`LocalProcess.trace_text`)."""
         try:
             workdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-",
                                             dir=self._tmp_root))
@@ -319,6 +335,9 @@ class LocalHost(QemuHost):
                 listener.bind(str(qtest_path))
                 listener.listen(1)
                 full[1:1] = ["-qtest", f"unix:{qtest_path}", "-qtest-log", "/dev/null"]
+            if trace:
+                full[1:1] = ["-D", str(workdir / "trace.log"),
+                             *(a for e in trace for a in ("-trace", e))]
             with open(workdir / "stderr.log", "wb") as err, \
                  open(workdir / "stdout.log", "wb") as out:
                 proc = await asyncio.create_subprocess_exec(
@@ -337,6 +356,8 @@ class LocalHost(QemuHost):
         logger.debug("started pid %d: %s", proc.pid, full)
         lp = LocalProcess(full, workdir, qmp_path, proc)
         lp.qtest_listener = listener
+        if trace:
+            lp.trace_path = workdir / "trace.log"
         return lp
 
 

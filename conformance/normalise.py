@@ -14,6 +14,8 @@ with like.  The rules (see the Prediction docstring for the field conventions):
 * ``smmus`` holds, per SMMU instance seen in the memory map, what the scenario asked to
   observe (ID registers, properties, msi-gpa) plus its MMIO base;
 * ``iort`` is the parsed ACPI IORT (:mod:`conformance.observe.iort`), when observed;
+* ``trace`` holds, per phase (machine start, then each QMP event), the ``smmu_add_mr``
+  names and the number of ``smmu_reset_exit`` lines (:mod:`conformance.observe.trace`);
 * ``events`` holds each QMP event's result (ok, or the error class and description).
 """
 
@@ -25,6 +27,7 @@ from typing import Any, cast
 
 from conformance.hosts import ExitStatus
 from conformance.observe.mtree import Mtree, classify_target
+from conformance.observe.trace import TraceLine, trace_prediction
 from reference_model.prediction import (
     AddressSpaceKind,
     DevicePrediction,
@@ -56,6 +59,8 @@ class RawObservation:
     smmus: dict[str, SmmuReading] = field(default_factory=dict)
     observe: tuple[str, ...] = ()
     iort: IortPrediction | None = None  # parsed by conformance.observe.iort
+    #: trace events per phase: machine start, then one entry per QMP event
+    trace: list[list[TraceLine]] | None = None
 
 
 def strip_prefix(line: str) -> str:
@@ -109,4 +114,6 @@ def normalise(raw: RawObservation) -> Prediction:
         pred.smmus = smmus
     if "iort" in raw.observe:
         pred.iort = raw.iort
+    if "trace" in raw.observe and raw.trace is not None:
+        pred.trace = trace_prediction(raw.trace)
     return pred

@@ -37,7 +37,8 @@ session).  ``tests/reliability/`` and ``benchmarks/fault_injection.py`` use it t
 stop, flood or disconnect a *real* QEMU at real points of a scenario.
 
 With a log root, each run leaves ``argv.txt``, ``stderr.log``, ``qmp.jsonl`` and
-``verdict.json`` in ``<log root>/<tier>/<scenario>/``.
+``verdict.json`` in ``<log root>/<tier>/<scenario>/``, and ``trace.log`` when the
+scenario observes ``trace``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ from conformance.observe import mtree as mtree_mod
 from conformance.observe.iort import QtestLine, read_iort
 from conformance.observe.properties import read_properties
 from conformance.observe.registers import read_registers
+from conformance.observe.trace import TRACE_EVENTS, TRACE_FILE, TraceLine, TraceReader
 from conformance.result import Status, Verdict
 from conformance.session import CommandFailed, QmpSession
 from reference_model.prediction import EventResult, Prediction
@@ -98,6 +100,9 @@ REQUIREMENT_CHECKS: dict[str, tuple[Callable[[], bool], str]] = {
 IORT_NEEDS_GUEST = ("observing the IORT needs -qtest, which cannot be combined with KVM: "
                     "on this tier the tables must be read by a booted guest (acpidump), "
                     "which the harness does not do yet")
+#: why a scenario observing trace events is skipped on a host that is not local
+TRACE_NEEDS_LOCAL = ("observing trace events needs the -D log file of a QEMU started "
+                     "on this machine; this tier's host does not hand it back yet")
 
 
 class Phase(enum.StrEnum):
@@ -243,6 +248,8 @@ class Runner:
                 return f"requires {req}: {reason}"
         if "iort" in s.observe and (tier != "tcg" or not isinstance(self.host, LocalHost)):
             return IORT_NEEDS_GUEST
+        if "trace" in s.observe and not isinstance(self.host, LocalHost):
+            return TRACE_NEEDS_LOCAL
         caps = await self.capabilities()
         drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
         return caps.missing_for(s.argv, drivers)
@@ -275,8 +282,10 @@ class Runner:
 
     async def _run(self, s: Scenario, v: Verdict) -> None:
         argv = compose_argv(s, self.host)
-        if "iort" in s.observe and isinstance(self.host, LocalHost):
-            proc: QemuProcess = await self.host.start(argv, qtest=True)
+        if isinstance(self.host, LocalHost) and {"iort", "trace"} & set(s.observe):
+            proc: QemuProcess = await self.host.start(
+                argv, qtest="iort" in s.observe,
+                trace=TRACE_EVENTS if "trace" in s.observe else ())
         else:
             proc = await self.host.start(argv)
         v.argv = list(proc.argv)
@@ -309,6 +318,7 @@ class Runner:
                 status = await proc.terminate()
             v.stderr_tail = stderr_tail(proc.stderr_text())
             v.exit_code, v.signal = status.code, status.signal
+            self._write_trace_log(s, proc)
         if died is not None:
             st = died.status if isinstance(died.status, ExitStatus) else status
             failure = classify_end(st, proc.stderr_text(), died.where)
@@ -379,7 +389,11 @@ class Runner:
                                status, where="before the QMP greeting")
             return RawObservation(started=False, exit=status, stderr=stderr)
         await self._fault(Phase.CONNECTED, s, proc, session)
-        events = await self._play_events(s, proc, session) if s.events else None
+        reader = TraceReader(proc.trace_path) if isinstance(proc, LocalProcess) and \
+            proc.trace_path is not None else None
+        phases = [reader.take()] if reader is not None else None  # machine start
+        events = await self._play_events(s, proc, session, reader, phases) \
+            if s.events else None
         observe = set(s.observe)
         tree = None
         smmus: dict[str, SmmuReading] = {}
@@ -404,28 +418,49 @@ class Runner:
         if exit_status.signal is not None or externally_terminated(proc.stderr_text()):
             raise QemuDied(f"QEMU ended ({exit_status.describe()}) after 'quit'",
                            exit_status, where="after 'quit'")
+        if reader is not None and phases is not None:
+            phases[-1] += reader.take()  # nothing expected: shown in the last phase
         return RawObservation(started=True, exit=exit_status, stderr=proc.stderr_text(),
                               events=events, mtree=tree, smmus=smmus, observe=s.observe,
-                              iort=iort)
+                              iort=iort, trace=phases)
 
-    async def _play_events(self, s: Scenario, proc: QemuProcess,
-                           session: QmpSession) -> list[EventResult]:
+    async def _play_events(self, s: Scenario, proc: QemuProcess, session: QmpSession,
+                           reader: TraceReader | None = None,
+                           phases: list[list[TraceLine]] | None = None
+                           ) -> list[EventResult]:
         out: list[EventResult] = []
         for i, ev in enumerate(s.events):
             await self._fault(Phase.EVENT, s, proc, session, i)
             try:
-                await session.command(ev.op, dict(ev.arguments))
+                if ev.op == "system_reset":  # asynchronous: done at QEMU's RESET event
+                    await session.command_and_event(ev.op, "RESET")
+                else:
+                    await session.command(ev.op, dict(ev.arguments))
                 out.append(EventResult(op=ev.op, id=ev.device_id, ok=True))
             except CommandFailed as e:
                 out.append(EventResult(op=ev.op, id=ev.device_id, ok=False,
                                        error_class=e.error_class, error_desc=e.desc))
                 await session.command("query-status")  # still alive after a refusal?
+            if reader is not None and phases is not None:
+                phases.append(reader.take())
         return out
 
     # ----------------------------------------------------------------- logs
     def log_dir_for(self, s: Scenario) -> Path | None:
         root = self.options.log_root
         return None if root is None else root / self.host.tier / s.name
+
+    def _write_trace_log(self, s: Scenario, proc: QemuProcess) -> None:
+        """Keep the run's trace log (its folder is gone once QEMU is reaped)."""
+        d = self.log_dir_for(s)
+        text = proc.trace_text() if isinstance(proc, LocalProcess) else None
+        if d is None or text is None:
+            return
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            (d / TRACE_FILE).write_text(text)
+        except OSError as e:
+            logger.warning("cannot write %s to %s: %s", TRACE_FILE, d, e)
 
     def _write_logs(self, s: Scenario, v: Verdict) -> None:
         d = self.log_dir_for(s)

@@ -160,6 +160,25 @@ class QmpSession:
         self._record("<<<", {"return": ret})
         return ret
 
+    async def command_and_event(self, name: str, event: str,
+                                arguments: dict[str, Any] | None = None) -> Any:
+        """:meth:`command`, then wait for the QMP ``event`` it causes (``system_reset``
+        returns before the main loop resets the machine; ``RESET`` says it is done)."""
+        with self._client.listener(event) as listener:
+            ret = await self.command(name, arguments)
+            try:
+                await asyncio.wait_for(listener.get(), self.command_timeout)
+            except TimeoutError:
+                self._record("<<<", {"timeout": self.command_timeout, "event": event})
+                status = await self.proc.wait(0.5)
+                if status is not None:
+                    raise QemuDied(f"QEMU ended ({status.describe()}) waiting for {event}",
+                                   status, where=f"after '{name}'") from None
+                raise QmpTimeout(f"no {event} event within {self.command_timeout:g} s "
+                                 f"after '{name}' (hang)") from None
+        self._record("<<<", {"event": event})
+        return ret
+
     async def hmp(self, command_line: str) -> str:
         """An HMP command through ``human-monitor-command``; its text output."""
         out = await self.command("human-monitor-command", {"command-line": command_line})

@@ -46,6 +46,7 @@ from .qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHi
 from .rules import FIRED, RULES, admission, host_compat, idregs, msi, preconditions, register
 from .rules import address_space as asr
 from .rules import iort as iort_rules
+from .rules import trace as trace_rules
 from .rules.properties import PARSE_RULE, SCHEMAS, PropSpec, parse_value, qdict_order
 from .scenario import Event, HostSmmu
 
@@ -893,6 +894,9 @@ class _Run:
                 return EventResult("device_add", id, False, e.cls, text, RULES[rule].row)
             return EventResult("device_add", id, True, None, None,
                                self._placement(self.devs[key]).rule)
+        if ev.op == "system_reset":
+            self.fire(trace_rules.RESET_EVENT.id)
+            return EventResult("system_reset", None, True, None, None, "O7")
         did = a.get("id")
         if did.__class__ is not str:
             did = str(did)
@@ -1084,8 +1088,9 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
             observe: Collection[str] = ()) -> Prediction:
     """What QEMU does with ``argv`` (without the binary) and then ``events``.
 
-    ``observe`` names extra observables to predict that cost time: only ``"iort"``
-    (the ACPI IORT, :mod:`.rules.iort`) for now; the other fields are always filled.
+    ``observe`` names extra observables to predict that cost time: ``"iort"`` (the
+    ACPI IORT, :mod:`.rules.iort`) and ``"trace"`` (trace events, :mod:`.rules.trace`);
+    the other fields are always filled.
 
     Raises :class:`~reference_model.cmdline.CmdlineError` for a command line the model
     does not cover (e.g. another machine type), and
@@ -1120,6 +1125,10 @@ def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | 
                       results, run.rules, prof.name)
     if "iort" in observe:
         pred.iort = _iort_of(run)
+    if "trace" in observe:
+        pred.trace, fired = trace_rules.build(run, events, results or [])
+        for r in fired:
+            run.fire(r)
     return pred
 
 

@@ -88,7 +88,7 @@ class SmmuPrediction:
 class EventResult:
     """What one QMP event (``device_add`` / ``device_del``) returned."""
 
-    op: str  # "device_add" | "device_del"
+    op: str  # "device_add" | "device_del" | "system_reset"
     id: str | None
     ok: bool
     error_class: str | None = None
@@ -117,6 +117,23 @@ class IortPrediction:
     rmr_nodes: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class TracePrediction:
+    """QEMU trace events (catalogue §0 "Traces", O7, AS1), observed with ``-trace``.
+
+    Each list has one entry per *phase*: index 0 is machine start (everything traced
+    before the QMP greeting), index ``i`` the scenario's ``i``-th QMP event.  An entry
+    ``None`` makes no claim about that phase; a field ``None`` none at all.
+
+    ``add_mr`` holds the ``smmu_add_mr`` arguments (IOMMU memory-region names,
+    ``smmuv3-iommu-memory-region-<devfn>-<n>``) in trace order; ``reset_exit`` the
+    number of ``smmu_reset_exit`` lines (the event has no argument naming the SMMU).
+    """
+
+    add_mr: list[list[str] | None] | None = None
+    reset_exit: list[int | None] | None = None
+
+
 @dataclass(slots=True)  # slots: built for every prediction
 class Prediction:
     """Everything the model predicts, or the harness observed, for one scenario."""
@@ -131,6 +148,7 @@ class Prediction:
     rules: list[RuleFiring] = field(default_factory=list)
     profile: str = ""
     iort: IortPrediction | None = None  # only when the scenario observes "iort"
+    trace: TracePrediction | None = None  # only when the scenario observes "trace"
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -145,6 +163,7 @@ class Prediction:
         smmus = d.get("smmus")
         events = d.get("events")
         iort = d.get("iort")
+        trace = d.get("trace")
         return cls(
             outcome=d["outcome"],
             exit_code=d.get("exit_code"),
@@ -158,6 +177,7 @@ class Prediction:
             rules=[RuleFiring(**r) for r in d.get("rules", [])],
             profile=d.get("profile", ""),
             iort=None if iort is None else IortPrediction(**iort),
+            trace=None if trace is None else TracePrediction(**trace),
         )
 
 

@@ -34,8 +34,9 @@ Keys of a ``[[scenario]]`` table:
     so one scenario can mean different things on different tiers.  A scenario that sets
     ``-accel`` itself keeps it.
 ``events``
-    ordered QMP events: ``{ device_add = { driver = ..., id = ..., ... } }`` or
-    ``{ device_del = "id" }``.
+    ordered QMP events: ``{ device_add = { driver = ..., id = ..., ... } }``,
+    ``{ device_del = "id" }`` or ``{ system_reset = {} }`` (the harness waits for
+    QEMU's ``RESET`` event, so the reset is complete before the next step).
 ``host``
     the host SMMUv3 for the hardware-only rules (§5a): ``idr0``, ``idr1``, ``idr3``,
     ``idr5`` (integers), ``info_type`` (default 2, ARM SMMUv3), ``nesting`` (bool),
@@ -43,7 +44,8 @@ Keys of a ``[[scenario]]`` table:
     of the passed-through device, which QEMU's legacy-container messages name).
 ``observe``
     what to read besides exit status, stderr and QMP errors: any of ``address_spaces``,
-    ``idregs``, ``properties``, ``msi_gpa``, ``iort``.  Default: ``address_spaces``.
+    ``idregs``, ``properties``, ``msi_gpa``, ``iort``, ``trace`` (QEMU trace events,
+    :class:`~reference_model.prediction.TracePrediction`).  Default: ``address_spaces``.
 ``requires``
     host capabilities the scenario needs beyond its tier (``iommufd``, ``vfio``).
 ``description``
@@ -68,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 TIERS = ("tcg", "kvm", "nested", "hw")
-OBSERVABLES = ("address_spaces", "idregs", "properties", "msi_gpa", "iort")
+OBSERVABLES = ("address_spaces", "idregs", "properties", "msi_gpa", "iort", "trace")
 REQUIREMENTS = ("iommufd", "vfio", "vfio-iommufd")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _ROW_RE = re.compile(r"^(P\d+a?|A\d+|AS\d+|H\d+|M\d+|O\d+|2a|2b|5[abc]|7[ab]|10|F\d*)$")
@@ -88,8 +90,9 @@ class ScenarioError(ValueError):
 class Event:
     """One QMP event of a scenario."""
 
-    op: str  # "device_add" or "device_del"
+    op: str  # "device_add", "device_del" or "system_reset"
     arguments: Mapping[str, Any]  # device_add: the QMP arguments; device_del: {"id": ...}
+    # system_reset: {}
 
     @property
     def device_id(self) -> str | None:
@@ -172,7 +175,8 @@ def split_args(args: str | list[str]) -> tuple[str, ...]:
 def _parse_event(where: str, i: int, ev: Any) -> Event:
     w = f"{where}: events[{i}]"
     if not isinstance(ev, dict) or len(ev) != 1:
-        raise ScenarioError(f"{w}: must be a table with exactly one of device_add, device_del")
+        raise ScenarioError(f"{w}: must be a table with exactly one of device_add, device_del, "
+                            "system_reset")
     (op, arg), = ev.items()
     if op == "device_add":
         if not isinstance(arg, dict):
@@ -188,7 +192,12 @@ def _parse_event(where: str, i: int, ev: Any) -> Event:
         if not isinstance(arg, str):
             raise ScenarioError(f"{w}: device_del takes a device id string")
         return Event("device_del", {"id": arg})
-    raise ScenarioError(f"{w}: unknown event '{op}' (expected device_add or device_del)")
+    if op == "system_reset":
+        if arg != {} and arg is not True:
+            raise ScenarioError(f"{w}: system_reset takes no arguments ({{}} or true)")
+        return Event("system_reset", {})
+    raise ScenarioError(f"{w}: unknown event '{op}' (expected device_add, device_del or "
+                        "system_reset)")
 
 
 def _int(where: str, key: str, v: Any) -> int:

@@ -1,0 +1,247 @@
+"""§0 "Traces", O7 and AS1: the trace events QEMU writes (``-trace EVENT -D FILE``).
+
+Computed only when a scenario observes ``trace`` (the engine calls :func:`build` after
+the rest of the prediction), so predictions that do not need it stay fast.
+
+What the rules encode (TCG✔ on 11.1.3, ``docs/findings.md`` S11-S12):
+
+* O7: ``smmu_reset_exit`` (no argument: the line does not name the SMMU) is traced
+  once per SMMU on every system reset: once at machine start (``qemu_system_reset``
+  after machine-init-done, also under ``-S``) and once per QMP ``system_reset``.
+  The legacy ``iommu=smmuv3`` SMMU counts like a user-created one.
+* AS1: ``smmu_add_mr smmuv3-iommu-memory-region-<devfn>-<n>`` is traced when
+  ``smmu_find_add_as`` (``hw/arm/smmu-common.c``) creates an SMMUDevice: once per
+  (SMMU, PCI bus, devfn) for the life of the process (a device hot-added again at a
+  devfn whose SMMUDevice exists traces nothing); ``<n>`` is one static counter shared
+  by every SMMU instance.
+* AS1 call order: cold-plugged devices get their address space at machine-init-done
+  (``pcibus_machine_done``, one notifier per PCI bus, registered at bus realize, and
+  the notifier list runs newest first), each bus's devices in devfn order 0..255; a
+  hot-plugged device at realize (``do_pci_register_device`` once the machine is
+  ready).
+* devfn: ``addr=`` when given, else the first slot whose function 0 is free
+  (``do_pci_register_device``: ``devfn_min`` is 0 on pcie.0, root ports, switch ports
+  and pxb buses; ``gpex-root`` holds 00.0 of pcie.0).
+
+Where the model makes no claim (``add_mr`` is ``None``, rule ``AS1.add-mr-no-claim``
+says why): an accel SMMU (its address spaces come from ``smmuv3_accel_find_add_as``),
+a virtio-iommu-pci, no ``-nodefaults`` (board default devices), a device behind a
+conventional PCI bridge (``pci_device_get_iommu_bus_devfn`` aliases the requester
+id), a vfio device (it asks for its address space at realize), a hot-plugged bridge,
+a devfn QEMU would refuse, and any ``device_add`` after one whose failure point the
+model does not know (QEMU may have created an SMMUDevice before failing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..machine import Bus, Smmu
+from ..prediction import EventResult, TracePrediction
+from . import register
+from .address_space import iommu_for
+
+if TYPE_CHECKING:
+    from ..engine import _Run
+    from ..qom import TypeHierarchy
+    from ..scenario import Event
+
+RESET_START = register("O7.reset-exit-start", "O7", "11.1",
+                       doc="one smmu_reset_exit per SMMU at machine start")
+RESET_EVENT = register("O7.reset-exit-system-reset", "O7", "11.1",
+                       doc="QMP system_reset: one smmu_reset_exit per SMMU")
+ADD_MR_COLD = register("AS1.add-mr-machine-done", "AS1", "10.2",
+                       doc="cold devices: smmu_add_mr at machine-init-done, newest bus "
+                           "first, devfn order; one counter for all SMMUs")
+ADD_MR_HOT = register("AS1.add-mr-hotplug", "AS1", "10.2",
+                      doc="device_add: smmu_add_mr at realize, unless that (SMMU, bus, "
+                          "devfn) already has an SMMUDevice")
+ADD_MR_NO_CLAIM = register("AS1.add-mr-no-claim", "AS1", "11.1",
+                           doc="smmu_add_mr names not predicted (detail: why)")
+
+MR_PREFIX = "smmuv3-iommu-memory-region"
+_SLOT_FN0 = range(0, 256, 8)
+#: QOM types whose secondary bus is PCI Express (no requester-id aliasing below them)
+_EXPRESS_BRIDGES = ("pcie-port", "pxb-pcie")
+_BRIDGES = ("base-pci-bridge", "pxb-pcie")
+_VFIO = ("vfio-pci", "vfio-pci-device")
+#: device_add failures decided before realize (no SMMUDevice can have been created):
+#: the rows EventResult.rule carries for them
+_PRE_REALIZE_ROWS = frozenset({"P5"})
+
+
+def mr_name(devfn: int, n: int) -> str:
+    """The IOMMU memory region name ``smmu_find_add_as`` gives an SMMUDevice."""
+    return f"{MR_PREFIX}-{devfn}-{n}"
+
+
+class _NoClaim(Exception):
+    """The devfn or the call order is open here: ``args[0]`` says why."""
+
+
+@dataclass
+class _Slots:
+    """The devfns in use on one PCI bus."""
+
+    express: bool
+    used: dict[int, str] = field(default_factory=dict)  # devfn -> device key
+
+    def place(self, key: str, addr: int | None) -> int:
+        if addr is None:
+            devfn = next((d for d in _SLOT_FN0 if d not in self.used), None)
+            if devfn is None:
+                raise _NoClaim("no free slot")
+        elif addr in self.used or not 0 <= addr < 256:
+            raise _NoClaim(f"devfn {addr} refused")
+        else:
+            devfn = addr
+        self.used[devfn] = key
+        return devfn
+
+
+def _addr(v: Any) -> int | None:
+    """``addr`` as QEMU's PCI devfn property takes it (``SLOT[.FN]`` hex, or an int)."""
+    if v is None:
+        return None
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    slot, _, fn = str(v).partition(".")
+    try:
+        return (int(slot, 16) << 3) | (int(fn, 16) if fn else 0)
+    except ValueError:
+        raise _NoClaim(f"addr={v}") from None
+
+
+def _isa(types: TypeHierarchy, driver: str, bases: Sequence[str]) -> bool:
+    anc = types.ancestors(driver)
+    return any(b in anc for b in bases)
+
+
+@dataclass
+class _Replay:
+    """The SMMUDevices QEMU creates, in order."""
+
+    run: _Run
+    slots: dict[str, _Slots] = field(default_factory=dict)  # by bus name
+    created: set[tuple[int, str, int]] = field(default_factory=set)  # (SMMU, bus, devfn)
+    hot: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (bus, devfn)
+    n: int = 0
+
+    def add_mr(self, bus: Bus, devfn: int) -> list[str]:
+        """``pci_device_iommu_address_space`` for the device at ``bus``/``devfn``."""
+        smmu: Smmu | None = iommu_for(bus)[0]
+        if smmu is None:
+            return []
+        k = (id(smmu), bus.name, devfn)
+        if k in self.created:
+            return []
+        self.created.add(k)
+        self.n += 1
+        return [mr_name(devfn, self.n - 1)]
+
+    def cold(self) -> list[str]:
+        """Machine start: place the cold devices, then machine-init-done's calls."""
+        run = self.run
+        types = run.types
+        devs = [d for d in run.devs.values() if d.cold]
+        opts = [o for o in run.cl.devices if types.is_a(o.driver, "pci-device")]
+        if len(devs) != len(opts) + 1 or any(
+                d.driver != o.driver for d, o in zip(devs[1:], opts, strict=True)):
+            raise _NoClaim("cold devices not matched to -device options")
+        bridges = [o for o in opts if _isa(types, o.driver, _BRIDGES)]
+        names = list(run.buses)
+        if len(names) != len(bridges) + 1:
+            raise _NoClaim("a hot-plugged bridge")
+        self.slots = {names[0]: _Slots(True)}
+        for name, o in zip(names[1:], bridges, strict=True):
+            self.slots[name] = _Slots(_isa(types, o.driver, _EXPRESS_BRIDGES))
+        self.slots[names[0]].place(devs[0].key, 0)  # gpex-root
+        for d, o in zip(devs[1:], opts, strict=True):
+            self._place(d.key, d.bus, d.driver, o.props.get("addr"))
+        out: list[str] = []
+        for name in reversed(names):  # machine-init-done notifiers: newest bus first
+            bus = run.buses[name]
+            for devfn in sorted(self.slots[name].used):
+                out += self.add_mr(bus, devfn)
+        return out
+
+    def _place(self, key: str, bus: Bus, driver: str, addr: Any) -> int:
+        s = self.slots[bus.name]
+        if not s.express:
+            raise _NoClaim(f"{key} behind a conventional PCI bridge (requester-id alias)")
+        if _isa(self.run.types, driver, _VFIO):
+            raise _NoClaim(f"{key} is a vfio device (address space at realize)")
+        return s.place(key, _addr(addr))
+
+    def event(self, ev: Event, res: EventResult) -> list[str]:
+        """The SMMUDevices one QMP event creates."""
+        a = ev.arguments
+        if ev.op == "device_del" and res.ok and ev.device_id in self.hot:
+            bname, devfn = self.hot.pop(ev.device_id)  # gone at once under -S (F.unplug)
+            del self.slots[bname].used[devfn]
+        if ev.op != "device_add":
+            return []
+        if not res.ok:
+            if res.rule in _PRE_REALIZE_ROWS:
+                return []
+            raise _NoClaim(f"device_add {ev.device_id} failed at an unmodelled point")
+        driver = str(a.get("driver", ""))
+        bus = self.run.buses.get(str(a.get("bus", "")))
+        if bus is None or _isa(self.run.types, driver, _BRIDGES):
+            raise _NoClaim(f"device_add {ev.device_id}: default bus or a bridge")
+        key = ev.device_id or driver
+        devfn = self._place(key, bus, driver, a.get("addr"))
+        if ev.device_id:
+            self.hot[ev.device_id] = (bus.name, devfn)
+        return self.add_mr(bus, devfn)
+
+
+def _global_no_claim(run: _Run) -> str | None:
+    """Why no smmu_add_mr name can be predicted for this machine at all."""
+    if any(s.accel for s in run.smmus):
+        return "accel SMMU (smmuv3_accel_find_add_as)"
+    if run.virtio_iommu:
+        return "virtio-iommu-pci present"
+    if not run.cl.nodefaults:
+        return "no -nodefaults (board default devices)"
+    return None
+
+
+def _add_mr(run: _Run, events: Sequence[Event], results: Sequence[EventResult],
+            fired: list[str]) -> list[list[str] | None] | None:
+    why = _global_no_claim(run)
+    replay = _Replay(run)
+    out: list[list[str] | None] = []
+    try:
+        if why is not None:
+            raise _NoClaim(why)
+        out.append(replay.cold())
+        fired.append(ADD_MR_COLD.id)
+        for ev, res in zip(events, results, strict=True):
+            names = replay.event(ev, res)
+            if names and ev.op == "device_add":
+                fired.append(ADD_MR_HOT.id)
+            out.append(names)
+    except _NoClaim as e:
+        run.fire(ADD_MR_NO_CLAIM.id, str(e.args[0]))
+        if not out:
+            return None
+        out += [None] * (len(events) + 1 - len(out))
+    return out
+
+
+#: smmu_reset_exit lines per SMMU, by QMP event (O7: only system_reset resets)
+_RESETS_PER_SMMU = {"system_reset": 1, "device_add": 0, "device_del": 0}
+
+
+def build(run: _Run, events: Sequence[Event], results: Sequence[EventResult]
+          ) -> tuple[TracePrediction, list[str]]:
+    """The trace of a started machine, and the ids of the rules that decided it."""
+    fired = [RESET_START.id]
+    n = len(run.smmus)
+    resets: list[int | None] = [n]
+    resets += [n * _RESETS_PER_SMMU[ev.op] for ev in events]
+    return TracePrediction(add_mr=_add_mr(run, events, results, fired),
+                           reset_exit=resets), fired
