@@ -212,14 +212,13 @@ class _PropPlan:
     values up to the first failure, the bus links before it, the failure as
     (rule id, text), and (filled on first use) what is derived from the values alone."""
 
-    __slots__ = ("fail", "init", "links", "merged", "qom", "valid", "values")
+    __slots__ = ("fail", "links", "merged", "qom", "valid", "values")
 
     def __init__(self, values: dict[str, Any], links: tuple[tuple[str, str], ...],
                  fail: tuple[str, str] | None) -> None:
         self.values = values
         self.links = links
         self.fail = fail
-        self.init: tuple[dict[str, int], str, bool] | None = None
         #: preconditions.validate by only_migratable, and the qom-get view of the
         #: values (smmu_predictions fills in the per-instance ones)
         self.valid: dict[bool, preconditions.Failure] = {}
@@ -519,34 +518,23 @@ class _Run:
             s.msi_gpa = msi.msi_gpa(self.msi_ctrl, self.b.msi_gpa_rule)
             self.fire(msi.msi_gpa.rule.id, f"{self.msi_ctrl} -> 0x{s.msi_gpa:x}")  # type: ignore[attr-defined]
 
-    def _init_smmu(self, s: Smmu, plan: _PropPlan | None = None) -> None:
-        """smmuv3_init_id_regs, the accel overrides and 'auto' mode.  A function of the
-        property values only, so kept on the ``plan`` of the option string when its
-        values are all the SMMU has (no -global)."""
-        init = plan.init if plan is not None else None
+    def _init_smmu(self, s: Smmu) -> None:
+        """smmuv3_init_id_regs, the accel overrides and 'auto' mode: a function of a few
+        property values, memoised by them (a property present always has a value, so
+        None in the key means absent)."""
+        g = s.props.get
+        key = (self.b.auto_mode, s.accel, g("stage"), g("ril"), g("ats"), g("oas"),
+               g("ssidsize"), g("pasid"))
+        init = _INITS.get(key)
         if init is None:
-            init = self._init_uncached(s.props, s.accel)
-            if plan is not None:
-                plan.init = init
+            if len(_INITS) > 4096:
+                _INITS.clear()
+            init = _INITS[key] = self._init_values(s.props, s.accel)
         idr, changed, auto_mode = init
         if changed:
             self.fire(idregs.accel_override.rule.id, changed)  # type: ignore[attr-defined]
         s.auto_mode = auto_mode
         s.idr = idr.copy()
-
-    def _init_uncached(self, p: Mapping[str, Any], accel: bool
-                       ) -> tuple[dict[str, int], str, bool]:
-        # the same few values recur across option strings: memoised by them (a property
-        # present always has a value, so None here means absent)
-        g = p.get
-        key = (self.b.auto_mode, accel, g("stage"), g("ril"), g("ats"), g("oas"),
-               g("ssidsize"), g("pasid"))
-        hit = _INITS.get(key)
-        if hit is None:
-            if len(_INITS) > 4096:
-                _INITS.clear()
-            hit = _INITS[key] = self._init_values(p, accel)
-        return hit
 
     def _init_values(self, p: Mapping[str, Any], accel: bool
                      ) -> tuple[dict[str, int], str, bool]:
@@ -753,7 +741,7 @@ class _Run:
         if fail is not None:
             raise _DevError(self._fmt(fail), fail[0])
         assert pbus is not None
-        self._init_smmu(s, plan if pure else None)
+        self._init_smmu(s)
         if s.accel:
             self._set_msi_gpa(s, "plug")
         fail, warn = preconditions.plug(self.b, s.accel, p.get("stage"), pbus.bypass,
