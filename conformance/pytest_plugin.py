@@ -18,11 +18,19 @@ marker (``-m tcg``) and ``conformance``.  Verdicts map to pytest outcomes: ``pas
 ``skipped`` skips with the reason, ``expected-nonconformance`` is an xfail naming the QEMU
 bug, ``unexpected-pass``/``nonconformance``/``infra-error`` fail with the readable
 report (differences, argv, stderr tail, QMP transcript) and the log folder.
+
+SIGTERM (a CI job's timeout, ``kill``) is handled like Ctrl-C when nothing else has
+claimed it: pytest stops with its KeyboardInterrupt report and every clean-up runs
+(QEMU terminated, the run's folder with its QMP socket removed).  Python's default for
+SIGTERM is to die on the spot, which would leave the folder behind for the next run's
+stale sweep.
 """
 
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +74,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATS] = {"executed": 0, "skipped": 0, "statuses": {}}
     _CONFIG.append(config)
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        config.add_cleanup(_restore_sigterm)
+
+
+def _restore_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 _STATS = pytest.StashKey[dict[str, Any]]()

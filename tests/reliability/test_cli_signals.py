@@ -5,7 +5,8 @@ exit ``128 + signum``, print no summary (a partial run is not a result) and leav
 QEMU, temporary folder or socket behind.  A pytest-xdist worker killed with SIGKILL
 (no Python clean-up at all) must not leave any behind either once the run is over:
 its QEMUs die with it (``PR_SET_PDEATHSIG``) and the surviving controller removes its
-folders (``sweep_stale`` at exit).
+folders (``sweep_stale`` at exit).  SIGTERM to pytest itself (a CI timeout) ends the
+run like Ctrl-C, with every clean-up.
 """
 
 from __future__ import annotations
@@ -96,5 +97,29 @@ def test_xdist_worker_killed(qemu_binary: str, tmp_root: Path) -> None:
             p.kill()
             p.wait()
     assert "crashed" in out.lower() or "worker" in out.lower(), out[-2000:]
+    lk = leaks(tmp_root)
+    assert lk.count == 0, str(lk)
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_pytest_sigterm_cleans_up(qemu_binary: str, tmp_root: Path, workers: list[str]
+                                  ) -> None:
+    """SIGTERM to pytest (a CI job's timeout) ends it like Ctrl-C: interrupted (exit 2,
+    or 130 from pytest-xdist's controller), and no QEMU, folder or socket is left."""
+    p = subprocess.Popen([sys.executable, "-m", "pytest", *workers, "-q", "-p",
+                          "no:cacheprovider", "--qemu", qemu_binary, "--conformance-log-dir",
+                          str(tmp_root / "logs"), "tests/conformance", "-k", "tcg"],
+                         cwd=ROOT, env={**_env(tmp_root), "PYTEST_ADDOPTS": ""},
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_qemu(tmp_root, p, timeout=60)
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode in (2, 130), (p.returncode, out[-2000:])
+    assert "KeyboardInterrupt" in out, out[-2000:]
     lk = leaks(tmp_root)
     assert lk.count == 0, str(lk)
