@@ -43,7 +43,17 @@ from .prediction import (
 )
 from .profiles import Resolved, resolve
 from .qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHierarchy
-from .rules import FIRED, RULES, admission, host_compat, idregs, msi, preconditions, register
+from .rules import (
+    FIRED,
+    RULES,
+    admission,
+    host_compat,
+    idregs,
+    msi,
+    pci_slots,
+    preconditions,
+    register,
+)
 from .rules import address_space as asr
 from .rules import iort as iort_rules
 from .rules import trace as trace_rules
@@ -129,18 +139,6 @@ class _DevError(Exception):
     cls = "GenericError"
 
 
-def _devfn(addr: str | None) -> int | None:
-    """``addr=SLOT[.FN]`` (hex, as qdev's PCI address property) -> devfn; None if absent
-    or malformed (the property parser, not this, reports bad values)."""
-    if addr is None:
-        return None
-    slot, _, fn = addr.partition(".")
-    try:
-        return (int(slot, 16) << 3) | (int(fn, 16) if fn else 0)
-    except ValueError:
-        return None
-
-
 def _qmp_str(v: Any) -> str:
     if v is True:
         return "on"
@@ -149,12 +147,25 @@ def _qmp_str(v: Any) -> str:
     return str(v)
 
 
+def _qmp_prop(k: str, v: Any) -> str:
+    """A non-string QMP ``device_add`` argument as the option text QEMU reads alike (an
+    integer ``addr`` is a devfn, not a hex slot)."""
+    if k == "addr" and v.__class__ is int and 0 <= v <= 0xFF:
+        return f"{v >> 3:x}.{v & 7:x}"
+    return _qmp_str(v)
+
+
+_FIRED_PORT_SLOT = FIRED[pci_slots.R_PORT_SLOT.id]
+#: property set order of the two PCI properties whose values the model checks
+_ADDR_BEFORE_IOMMUFD = qdict_order(("addr", "iommufd"))[0] == "addr"
+
+
 class _Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
-    __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "hot_bridge",
-                 "is_bridge", "nic", "pci", "plain", "pxb", "smmu", "valid", "vfio",
-                 "virtio_iommu")
+    __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "express",
+                 "hot_bridge", "is_bridge", "nic", "pci", "plain", "port", "pxb", "shpc",
+                 "smmu", "valid", "vfio", "virtio", "virtio_iommu")
 
     def __init__(self, t: TypeHierarchy, driver: str) -> None:
         self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
@@ -167,6 +178,12 @@ class _Traits:
         self.bridge = self.is_bridge or self.pxb
         self.hot_bridge = not self.pxb and any(h in anc for h in _HOTPLUG_BRIDGES)
         self.nic = not _NIC_BASES.isdisjoint(anc)
+        # PCI slots (rules/pci_slots.py): a PCIe function on a port's bus, a virtio-pci
+        # (express unless made conventional), and what the secondary bus of a bridge is
+        self.express = pci_slots.is_express(anc)
+        self.virtio = "virtio-pci" in anc
+        self.port = any(b in anc for b in pci_slots.PORT_BRIDGES)
+        self.shpc = any(b in anc for b in pci_slots.SHPC_BRIDGES)
         # admission class (rules/admission.py) with and without an iommufd backend, and
         # its (rule, message id or None) row of admission.TABLE
         self.cls_fd = admission.classify(t, driver, True)
@@ -267,6 +284,8 @@ class _Run:
     mprops: Mapping[str, Any] = MappingProxyType({})  # replaced by _machine (read only)
     #: indexes of the -global options some object used (set by _start when there are any)
     globals_used: set[int]
+    #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
+    hot_added: list[PciDev] | None = None
 
     def __init__(self, prof: Resolved, types: TypeHierarchy, host: HostSmmu | None) -> None:
         self.p = prof
@@ -433,8 +452,9 @@ class _Run:
                     mp.get("default-bus-bypass-iommu", False))
         self.buses["pcie.0"] = pcie0
         self.default_bus = pcie0
-        gp = PciDev("gpex-root", None, "gpex-root", pcie0, True)
+        gp = PciDev("gpex-root", None, "gpex-root", pcie0, True)  # devfn 00.0 (gpex)
         self.devs[gp.key] = gp
+        pcie0.next_fn0 = 8
         self.type_count["gpex-root"] = 1
         if mp.get("iommu") == "smmuv3":
             self._legacy_smmu(pcie0)
@@ -620,8 +640,17 @@ class _Run:
         if self.cl.globals:
             self._new_object_props(driver, None)
         iommufd = props.get("iommufd")
+        addr_text = props.get("addr")
+        addr = None
+        if addr_text is not None:
+            addr = pci_slots.parse_addr(addr_text)
+            if addr is None and (_ADDR_BEFORE_IOMMUFD or iommufd is None
+                                 or iommufd in self.cl_iommufds):
+                self._addr_error(driver, addr_text)
         if iommufd is not None and iommufd not in self.cl_iommufds:
             raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
+        if addr_text is not None and addr is None:
+            self._addr_error(driver, addr_text)
         if tr.virtio_iommu:
             if self.legacy:
                 self.fire(preconditions.P3V.id)
@@ -641,6 +670,20 @@ class _Run:
         if bus.pxb and bus.is_root and not tr.is_bridge:
             self.fire(R_PXB_ONLY_BRIDGES.id, driver)
             raise _DevError(self.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id)
+        # then the devfn (rules/pci_slots.py)
+        if "multifunction" in props:
+            dev.multifunction = pci_slots.multifunction(props)
+        if addr is None and bus.slots is None and bus.next_fn0 < 0x100 and (
+                cold or not bus.port or not bus.next_fn0):
+            dev.devfn = bus.next_fn0  # the next function-0 slot (choose() inlined)
+        else:
+            got = pci_slots.choose(bus, self.devs.values(), addr, driver, not cold,
+                                   dev.multifunction, self.m)
+            if isinstance(got, tuple):
+                rid, text = got
+                self.rules.append(FIRED[rid])
+                raise _DevError(text, rid)
+            dev.devfn = got
         # then supports_address_space (admission): only an accel SMMU refuses devices
         smmu = asr.iommu_for(bus)[0] if self.accel_smmus else None
         if smmu is not None and smmu.accel:
@@ -660,11 +703,20 @@ class _Run:
             behind = asr.iommu_for(bus)[0]
             if behind is not None and not behind.accel:
                 self._vfio_no_map_notifier(dev, props, id, driver, cold)
+        # pci_qdev_realize after the device's realize, then plug
+        if dev.devfn >= 8 and bus.port and tr.express:
+            self._port_warning(bus, dev, props, tr.virtio, opt)
+        if bus.shpc and dev.devfn < 8:
+            rid, text = pci_slots.shpc_error(bus, dev.devfn, self.m) or ("", "")
+            self.fire(rid, driver)
+            raise _DevError(text, rid)
         if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
             nb = self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, tr.pxb, bypass)
             if tr.pxb:
                 self.default_bus = nb
+            nb.port = tr.port
+            nb.shpc = tr.shpc
         if tr.nic:
             n = self.nic_count.get(driver, 0)
             self.nic_count[driver] = n + 1
@@ -673,7 +725,29 @@ class _Run:
         if id:
             self.ids[id] = None
         self.devs[key] = dev
+        devfn = dev.devfn
+        if bus.slots is None:
+            bus.next_fn0 += 8  # pci_slots.commit inlined: choose() gave next_fn0
+        else:
+            bus.slots[devfn] = dev
+        if not devfn:
+            bus.dev0 = dev
         return key, ""
+
+    def _addr_error(self, driver: str, text: str) -> None:
+        """set_pci_devfn refuses the addr= text."""
+        rid, msg = pci_slots.addr_error(self.m, driver, text)
+        self.fire(rid)
+        raise _DevError(msg, rid)
+
+    def _port_warning(self, bus: Bus, dev: PciDev, props: Mapping[str, str], virtio: bool,
+                      opt: DeviceOpt | None) -> None:
+        """pci_qdev_realize: a PCIe function off slot 0 of a port's bus (warn_report:
+        the -device location on a cold plug, none on a QMP device_add)."""
+        w = pci_slots.port_warning(bus, dev.devfn, dev.driver, True, virtio, props, self.m)
+        if w is not None:
+            self.rules.append(_FIRED_PORT_SLOT)
+            self.warnings.append(w if opt is None else opt.location + w)
 
 
     def _add_smmu(self, driver: str, props: Mapping[str, str], id: str | None,
@@ -795,7 +869,8 @@ class _Run:
         self.fire(R_O11.id, driver)
         name = props.get("host") or props.get("sysfsdev", "").rstrip("/").rpartition(
             "/")[2] or (id or driver)
-        devfn = _devfn(props.get("addr"))
+        addr = props.get("addr")
+        devfn = None if addr is None else pci_slots.parse_addr(addr)
         legacy = not dev.iommufd
         group = self.host.vfio_group if self.host is not None else None
         if not cold or (devfn is None and dev.bus.is_root) or (legacy and group is None):
@@ -872,7 +947,7 @@ class _Run:
             props: dict[str, str] = {}
             for k, v in a.items():
                 if k != "driver" and k != "id":
-                    props[k] = v if v.__class__ is str else _qmp_str(v)
+                    props[k] = v if v.__class__ is str else _qmp_prop(k, v)
             self._cur_opt = driver
             try:
                 key, _ = self.add_device(
@@ -880,8 +955,12 @@ class _Run:
             except _DevError as e:
                 text, rule = e.args
                 return EventResult("device_add", id, False, e.cls, text, RULES[rule].row)
+            added = self.devs[key]
+            if self.hot_added is None:
+                self.hot_added = []
+            self.hot_added.append(added)
             return EventResult("device_add", id, True, None, None,
-                               self._placement(self.devs[key]).rule)
+                               self._placement(added).rule)
         if ev.op == "system_reset":
             self.fire(trace_rules.RESET_EVENT.id)
             return EventResult("system_reset", None, True, None, None, "O7")
@@ -908,6 +987,7 @@ class _Run:
         else:
             del self.devs[did]
             self.ids.pop(did, None)
+            pci_slots.release(dev.bus, dev, self.devs.values())
         return EventResult("device_del", did, True, None, None, "F")
 
     # ---------------------------------------------------------------- results
@@ -1150,16 +1230,18 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
     for d in cl.devices:
         driver = d.driver
         tr = tmemo.get(driver)
-        if tr is None or not tr.plain or run.accel_smmus or not no_globals:
+        props = d.props
+        if tr is None or not tr.plain or run.accel_smmus or not no_globals or \
+                "addr" in props or "multifunction" in props:
             try:
                 add(driver, d.props, d.id, True, d)
             except _DevError as e:
                 text, rule = e.args
                 return (None if text is None else d.location + text), rule, 1
             continue
-        # a plain cold PCI device, no accel SMMU yet, no -global: add_device without
-        # the steps that cannot apply (hot plug, SMMU, -global, virtio-iommu, pxb,
-        # admission), same checks in the same order
+        # a plain cold PCI device, no accel SMMU yet, no -global, no addr=: add_device
+        # without the steps that cannot apply (hot plug, SMMU, -global, virtio-iommu,
+        # pxb, addr=, admission), same checks in the same order
         id = d.id
         bname = d.bus
         bus: Bus | None
@@ -1178,12 +1260,29 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
         if bus.pxb and bus.is_root and not tr.is_bridge:
             run.fire(R_PXB_ONLY_BRIDGES.id, driver)
             return d.location + run.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id, 1
-        dev = PciDev(key, id, driver, bus, True)
+        # do_pci_register_device: the next free function-0 slot (rules/pci_slots.py)
+        devfn = bus.next_fn0
+        if bus.slots is not None or devfn > 0xF8:
+            got = pci_slots.choose(bus, devs.values(), None, driver, False, False, run.m)
+            if isinstance(got, tuple):
+                rid, text = got
+                run.fire(rid, driver)
+                return d.location + text, rid, 1
+            devfn = got
+        dev = PciDev(key, id, driver, bus, True, devfn)
         if iommufd is not None:
             dev.iommufd = True
+        if devfn >= 8 and bus.port and tr.express:
+            run._port_warning(bus, dev, props, tr.virtio, d)
+        if bus.shpc and devfn < 8:
+            rid, text = pci_slots.shpc_error(bus, devfn, run.m) or ("", "")
+            run.fire(rid, driver)
+            return d.location + text, rid, 1
         if tr.bridge:
             name = id or f"{driver}.{len(buses)}"
-            buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)
+            nb = buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)
+            nb.port = tr.port
+            nb.shpc = tr.shpc
         if tr.nic:
             n = run.nic_count.get(driver, 0)
             run.nic_count[driver] = n + 1
@@ -1192,5 +1291,11 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
         if id:
             ids[id] = None
         devs[key] = dev
+        if bus.slots is None:
+            bus.next_fn0 = devfn + 8
+        else:
+            bus.slots[devfn] = dev
+        if not devfn:
+            bus.dev0 = dev
     run._creation_done(cl)
     return None

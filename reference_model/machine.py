@@ -37,8 +37,8 @@ class Smmu:
 
 
 class Bus:
-    __slots__ = ("bypass", "hotpluggable", "is_root", "name", "parent", "pxb", "root_bus",
-                 "smmu")
+    __slots__ = ("bypass", "dev0", "hotpluggable", "is_root", "name", "next_fn0", "parent",
+                 "port", "pxb", "root_bus", "shpc", "slots", "smmu")
 
     def __init__(self, name: str, parent: Bus | None, is_root: bool, hotpluggable: bool,
                  pxb: bool = False, bypass: bool = False) -> None:
@@ -49,6 +49,15 @@ class Bus:
         self.pxb = pxb
         self.bypass = bypass
         self.smmu: Smmu | None = None
+        #: PCI slots (rules/pci_slots.py): while ``slots`` is None the devices on the
+        #: bus hold devfns 0, 8, ... next_fn0 - 8; then ``slots`` maps devfn -> device
+        self.next_fn0 = 0
+        self.slots: dict[int, PciDev] | None = None
+        self.dev0: PciDev | None = None  # the device at devfn 0
+        #: the secondary bus of a PCIe root/downstream port (devices on it have an
+        #: upstream port), of a standard hotplug controller (pci-bridge, pcie-pci-bridge)
+        self.port = False
+        self.shpc = False
         # the root bus above this one (fixed at creation: buses never move)
         self.root_bus: Bus = self if is_root or parent is None else parent.root_bus
 
@@ -57,10 +66,14 @@ class Bus:
 
 
 class PciDev:
-    __slots__ = ("bus", "cold", "driver", "id", "iommufd", "key", "name", "pending_unplug")
+    __slots__ = ("bus", "cold", "devfn", "driver", "id", "iommufd", "key", "multifunction",
+                 "name", "pending_unplug")
 
-    def __init__(self, key: str, id: str | None, driver: str, bus: Bus, cold: bool) -> None:
+    def __init__(self, key: str, id: str | None, driver: str, bus: Bus, cold: bool,
+                 devfn: int = 0) -> None:
         self.key = key
+        self.devfn = devfn  # rules/pci_slots.py
+        self.multifunction = False
         self.id = id
         self.driver = driver
         self.bus = bus
