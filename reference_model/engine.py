@@ -89,7 +89,6 @@ R_IDENT = register("2a.identifier-index", "2a", "11.1",
 _VIRT_RE = re.compile(r"^virt(?:-(\d+)\.(\d+))?$")
 _NIC_BASES = frozenset({"e1000e", "e1000-base", "igb", "virtio-net-pci-base", "rtl8139",
                         "vmxnet3", "tulip", "ne2k_pci", "pcnet"})
-_HOTPLUG_BRIDGES = ("pcie-slot", "pci-bridge", "pcie-pci-bridge")
 _BRIDGE = "base-pci-bridge"
 _PXB_PCIE = "pxb-pcie"
 
@@ -156,6 +155,7 @@ def _qmp_prop(k: str, v: Any) -> str:
 
 
 _FIRED_PORT_SLOT = FIRED[pci_slots.R_PORT_SLOT.id]
+_NEXT_FN0 = pci_slots.NEXT_FN0
 #: property set order of the two PCI properties whose values the model checks
 _ADDR_BEFORE_IOMMUFD = qdict_order(("addr", "iommufd"))[0] == "addr"
 
@@ -164,8 +164,8 @@ class _Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
     __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "express",
-                 "hot_bridge", "is_bridge", "nic", "pci", "plain", "port", "pxb", "shpc",
-                 "smmu", "valid", "vfio", "virtio", "virtio_iommu")
+                 "hot_bridge", "is_bridge", "nic", "pci", "plain", "pxb", "smmu",
+                 "valid", "vfio", "virtio", "virtio_iommu")
 
     def __init__(self, t: TypeHierarchy, driver: str) -> None:
         self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
@@ -176,14 +176,14 @@ class _Traits:
         self.pxb = _PXB_PCIE in anc
         self.is_bridge = _BRIDGE in anc  # PCIDeviceClass.is_bridge
         self.bridge = self.is_bridge or self.pxb
-        self.hot_bridge = not self.pxb and any(h in anc for h in _HOTPLUG_BRIDGES)
         self.nic = not _NIC_BASES.isdisjoint(anc)
         # PCI slots (rules/pci_slots.py): a PCIe function on a port's bus, a virtio-pci
         # (express unless made conventional), and what the secondary bus of a bridge is
         self.express = pci_slots.is_express(anc)
         self.virtio = "virtio-pci" in anc
-        self.port = any(b in anc for b in pci_slots.PORT_BRIDGES)
-        self.shpc = any(b in anc for b in pci_slots.SHPC_BRIDGES)
+        # the Bus.hotpluggable of its secondary bus: 0, pci_slots.PORT or pci_slots.SHPC
+        # (root/downstream ports, pci-bridge, pcie-pci-bridge: the hot-pluggable ones)
+        self.hot_bridge = 0 if self.pxb else pci_slots.bus_kind(anc)
         # admission class (rules/admission.py) with and without an iommufd backend, and
         # its (rule, message id or None) row of admission.TABLE
         self.cls_fd = admission.classify(t, driver, True)
@@ -452,9 +452,9 @@ class _Run:
                     mp.get("default-bus-bypass-iommu", False))
         self.buses["pcie.0"] = pcie0
         self.default_bus = pcie0
-        gp = PciDev("gpex-root", None, "gpex-root", pcie0, True)  # devfn 00.0 (gpex)
+        gp = PciDev("gpex-root", None, "gpex-root", pcie0, True, 0)  # devfn 00.0 (gpex)
         self.devs[gp.key] = gp
-        pcie0.next_fn0 = 8
+        pcie0.slots = 8
         self.type_count["gpex-root"] = 1
         if mp.get("iommu") == "smmuv3":
             self._legacy_smmu(pcie0)
@@ -640,17 +640,12 @@ class _Run:
         if self.cl.globals:
             self._new_object_props(driver, None)
         iommufd = props.get("iommufd")
-        addr_text = props.get("addr")
         addr = None
-        if addr_text is not None:
-            addr = pci_slots.parse_addr(addr_text)
-            if addr is None and (_ADDR_BEFORE_IOMMUFD or iommufd is None
-                                 or iommufd in self.cl_iommufds):
-                self._addr_error(driver, addr_text)
+        mf = False
+        if opt.slotted if opt is not None else "addr" in props or "multifunction" in props:
+            addr, mf = self._slot_props(driver, props, iommufd)  # addr=/multifunction=
         if iommufd is not None and iommufd not in self.cl_iommufds:
             raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
-        if addr_text is not None and addr is None:
-            self._addr_error(driver, addr_text)
         if tr.virtio_iommu:
             if self.legacy:
                 self.fire(preconditions.P3V.id)
@@ -663,27 +658,26 @@ class _Run:
             except ValueError as e:
                 raise _DevError(str(e), R_QDEV.id) from None
         key = id or self.key_for(id, driver)
-        dev = PciDev(key, id, driver, bus, cold)
-        if iommufd is not None:
-            dev.iommufd = True
         # realize: do_pci_register_device refuses non-bridges on a pxb root bus first
         if bus.pxb and bus.is_root and not tr.is_bridge:
             self.fire(R_PXB_ONLY_BRIDGES.id, driver)
             raise _DevError(self.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id)
-        # then the devfn (rules/pci_slots.py)
-        if "multifunction" in props:
-            dev.multifunction = pci_slots.multifunction(props)
-        if addr is None and bus.slots is None and bus.next_fn0 < 0x100 and (
-                cold or not bus.port or not bus.next_fn0):
-            dev.devfn = bus.next_fn0  # the next function-0 slot (choose() inlined)
-        else:
-            got = pci_slots.choose(bus, self.devs.values(), addr, driver, not cold,
-                                   dev.multifunction, self.m)
+        # then the devfn (rules/pci_slots.py): the next function-0 slot, unless
+        devfn = bus.slots
+        if addr is not None or devfn is None or not (
+                cold or not devfn or bus.hotpluggable != pci_slots.PORT):
+            got = pci_slots.choose(bus, self.devs.values(), addr, driver, not cold, mf,
+                                   self.m)
             if isinstance(got, tuple):
                 rid, text = got
                 self.rules.append(FIRED[rid])
                 raise _DevError(text, rid)
-            dev.devfn = got
+            devfn = got
+        dev = PciDev(key, id, driver, bus, cold, devfn)
+        if mf:
+            dev.multifunction = True
+        if iommufd is not None:
+            dev.iommufd = True
         # then supports_address_space (admission): only an accel SMMU refuses devices
         smmu = asr.iommu_for(bus)[0] if self.accel_smmus else None
         if smmu is not None and smmu.accel:
@@ -703,20 +697,15 @@ class _Run:
             behind = asr.iommu_for(bus)[0]
             if behind is not None and not behind.accel:
                 self._vfio_no_map_notifier(dev, props, id, driver, cold)
-        # pci_qdev_realize after the device's realize, then plug
-        if dev.devfn >= 8 and bus.port and tr.express:
-            self._port_warning(bus, dev, props, tr.virtio, opt)
-        if bus.shpc and dev.devfn < 8:
-            rid, text = pci_slots.shpc_error(bus, dev.devfn, self.m) or ("", "")
-            self.fire(rid, driver)
-            raise _DevError(text, rid)
+        # pci_qdev_realize after the device's realize (port warning), then plug (SHPC)
+        kind = bus.hotpluggable
+        if kind and (devfn >= 8 if kind == pci_slots.PORT else devfn < 8):
+            self._slot_rules(bus, dev, props, tr, opt)
         if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
             nb = self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, tr.pxb, bypass)
             if tr.pxb:
                 self.default_bus = nb
-            nb.port = tr.port
-            nb.shpc = tr.shpc
         if tr.nic:
             n = self.nic_count.get(driver, 0)
             self.nic_count[driver] = n + 1
@@ -725,29 +714,41 @@ class _Run:
         if id:
             self.ids[id] = None
         self.devs[key] = dev
-        devfn = dev.devfn
-        if bus.slots is None:
-            bus.next_fn0 += 8  # pci_slots.commit inlined: choose() gave next_fn0
+        if devfn == bus.slots:
+            bus.slots = _NEXT_FN0[devfn]  # the next function-0 slot was handed out
         else:
-            bus.slots[devfn] = dev
-        if not devfn:
-            bus.dev0 = dev
+            pci_slots.occupy(bus, dev)
         return key, ""
 
-    def _addr_error(self, driver: str, text: str) -> None:
-        """set_pci_devfn refuses the addr= text."""
-        rid, msg = pci_slots.addr_error(self.m, driver, text)
-        self.fire(rid)
-        raise _DevError(msg, rid)
+    def _slot_props(self, driver: str, props: Mapping[str, str], iommufd: str | None
+                    ) -> tuple[int | None, bool]:
+        """Property set: ``addr`` (set_pci_devfn; before or after ``iommufd``, in QDict
+        order) and ``multifunction``."""
+        text = props.get("addr")
+        addr = None if text is None else pci_slots.parse_addr(text)
+        if text is not None and addr is None:
+            if not _ADDR_BEFORE_IOMMUFD and iommufd is not None and \
+                    iommufd not in self.cl_iommufds:
+                raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
+            rid, msg = pci_slots.addr_error(self.m, driver, text)
+            self.fire(rid)
+            raise _DevError(msg, rid)
+        return addr, pci_slots.multifunction(props)
 
-    def _port_warning(self, bus: Bus, dev: PciDev, props: Mapping[str, str], virtio: bool,
-                      opt: DeviceOpt | None) -> None:
-        """pci_qdev_realize: a PCIe function off slot 0 of a port's bus (warn_report:
-        the -device location on a cold plug, none on a QMP device_add)."""
-        w = pci_slots.port_warning(bus, dev.devfn, dev.driver, True, virtio, props, self.m)
+    def _slot_rules(self, bus: Bus, dev: PciDev, props: Mapping[str, str], tr: _Traits,
+                    opt: DeviceOpt | None) -> None:
+        """On a port's or SHPC bridge's bus: pci_qdev_realize's warning for a PCIe
+        function off slot 0 (warn_report: the -device location on a cold plug, none on a
+        QMP device_add), then shpc_device_plug_cb's refusal of slot 0."""
+        w = pci_slots.port_warning(bus, dev.devfn, dev.driver, tr.express, tr.virtio, props,
+                                   self.m)
         if w is not None:
             self.rules.append(_FIRED_PORT_SLOT)
             self.warnings.append(w if opt is None else opt.location + w)
+        fail = pci_slots.shpc_error(bus, dev.devfn, self.m)
+        if fail is not None:
+            self.fire(fail[0], dev.driver)
+            raise _DevError(fail[1], fail[0])
 
 
     def _add_smmu(self, driver: str, props: Mapping[str, str], id: str | None,
@@ -1230,9 +1231,7 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
     for d in cl.devices:
         driver = d.driver
         tr = tmemo.get(driver)
-        props = d.props
-        if tr is None or not tr.plain or run.accel_smmus or not no_globals or \
-                "addr" in props or "multifunction" in props:
+        if tr is None or not tr.plain or run.accel_smmus or not no_globals or d.slotted:
             try:
                 add(driver, d.props, d.id, True, d)
             except _DevError as e:
@@ -1261,28 +1260,32 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
             run.fire(R_PXB_ONLY_BRIDGES.id, driver)
             return d.location + run.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id, 1
         # do_pci_register_device: the next free function-0 slot (rules/pci_slots.py)
-        devfn = bus.next_fn0
-        if bus.slots is not None or devfn > 0xF8:
+        # (a failure ends the start, so the slot is taken at once)
+        devfn = bus.slots
+        if devfn is not None:
+            bus.slots = _NEXT_FN0[devfn]
+            dev = PciDev(key, id, driver, bus, True, devfn)
+        else:
             got = pci_slots.choose(bus, devs.values(), None, driver, False, False, run.m)
             if isinstance(got, tuple):
                 rid, text = got
                 run.fire(rid, driver)
                 return d.location + text, rid, 1
             devfn = got
-        dev = PciDev(key, id, driver, bus, True, devfn)
+            dev = PciDev(key, id, driver, bus, True, devfn)
+            pci_slots.occupy(bus, dev)
         if iommufd is not None:
             dev.iommufd = True
-        if devfn >= 8 and bus.port and tr.express:
-            run._port_warning(bus, dev, props, tr.virtio, d)
-        if bus.shpc and devfn < 8:
-            rid, text = pci_slots.shpc_error(bus, devfn, run.m) or ("", "")
-            run.fire(rid, driver)
-            return d.location + text, rid, 1
+        kind = bus.hotpluggable
+        if kind and (devfn >= 8 if kind == pci_slots.PORT else devfn < 8):
+            try:
+                run._slot_rules(bus, dev, d.props, tr, d)
+            except _DevError as e:
+                text, rule = e.args
+                return d.location + text, rule, 1
         if tr.bridge:
             name = id or f"{driver}.{len(buses)}"
-            nb = buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)
-            nb.port = tr.port
-            nb.shpc = tr.shpc
+            buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)
         if tr.nic:
             n = run.nic_count.get(driver, 0)
             run.nic_count[driver] = n + 1
@@ -1291,11 +1294,5 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
         if id:
             ids[id] = None
         devs[key] = dev
-        if bus.slots is None:
-            bus.next_fn0 = devfn + 8
-        else:
-            bus.slots[devfn] = dev
-        if not devfn:
-            bus.dev0 = dev
     run._creation_done(cl)
     return None

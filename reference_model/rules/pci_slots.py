@@ -33,10 +33,11 @@ QEMU 11.1.3, ``hw/pci/pci.c`` and ``hw/pci/shpc.c`` (TCG✔, ``scenarios/pci_slo
    (``pci-bridge``, ``pcie-pci-bridge``) is refused, cold or hot: ``Unsupported PCI slot
    0 for standard hotplug controller. Valid slots are between 1 and 31.``
 
-Bookkeeping (cheap, the engine does it for every PCI device): a bus counts its
-function-0 slots handed out in order (``Bus.next_fn0``) while every device on it took
-the next one; the first ``addr=`` or unplug turns that into a ``devfn -> device`` dict
-(``Bus.slots``), built from the devices on the bus.  ``PciDev.devfn`` is the result,
+Bookkeeping (cheap, the engine does it for every PCI device): ``Bus.slots`` is the
+next function-0 devfn while every device on the bus took the next one (``NEXT_FN0``
+moves it on); a full bus, the first ``addr=`` or an unplug out of order set it to None
+and build ``Bus.slotmap`` (``devfn -> (type, id, multifunction)``) from the devices on
+the bus.  ``PciDev.devfn`` is the result,
 which :mod:`.trace` reads.
 """
 
@@ -128,32 +129,51 @@ def _on(props: Mapping[str, str], key: str) -> bool:
     return _BOOLS.get(props.get(key, "off"), False)
 
 
-def _slots(bus: Bus, devs: Iterable[PciDev]) -> dict[int, PciDev]:
-    """The bus's ``devfn -> device`` dict, built once from the devices on it."""
-    s = bus.slots
+#: what a bus keeps of the device at a devfn: (type, id, multifunction); not the device
+#: itself, so that no reference cycle bus -> device -> bus leaves a machine to the gc
+Occupant = tuple[str, "str | None", bool]
+#: Bus.hotpluggable of a PCIe root/downstream port's secondary bus, of a standard
+#: hotplug controller's secondary bus (0: a bus without hot plug)
+PORT = 1
+SHPC = 2
+#: Bus.slots after a function-0 slot is handed out (None: the bus is full)
+NEXT_FN0: dict[int, int | None] = {d: d + 8 if d < 0xF8 else None for d in range(0, 0x100, 8)}
+
+
+def bus_kind(anc: Iterable[str]) -> int:
+    """The ``Bus.hotpluggable`` of the secondary bus of a bridge with these QOM
+    ancestors."""
+    a = frozenset(anc)
+    return PORT if not a.isdisjoint(PORT_BRIDGES) else SHPC if not a.isdisjoint(
+        SHPC_BRIDGES) else 0
+
+
+def occupant(d: PciDev) -> Occupant:
+    return d.driver, d.id, getattr(d, "multifunction", False)
+
+
+def _slots(bus: Bus, devs: Iterable[PciDev]) -> dict[int, Occupant]:
+    """The bus's ``devfn -> occupant`` dict, built once from the devices on it."""
+    s: dict[int, Occupant] | None = getattr(bus, "slotmap", None)
     if s is None:
-        s = bus.slots = {d.devfn: d for d in devs if d.bus is bus}
+        s = bus.slotmap = {d.devfn: occupant(d) for d in devs if d.bus is bus}
+        bus.slots = None
     return s
-
-
-def _name(d: PciDev) -> str:
-    return d.driver
 
 
 def choose(bus: Bus, devs: Iterable[PciDev], addr: int | None, driver: str, hot: bool,
            multifunction: bool, m: Mapping[str, str]) -> int | tuple[str, str]:
     """``do_pci_register_device``'s devfn for a device on ``bus`` (``devs``: every
     device of the machine), or the (rule id, text) of its refusal.  Nothing is
-    recorded: once the device exists the engine sets ``bus->devices[devfn]`` (``next_fn0
-    += 8`` while ``slots`` is None, else ``slots[devfn] = dev``; ``dev0`` for devfn 0)."""
-    if addr is None and bus.slots is None:
-        # every device on the bus took the next function-0 slot: 0, 8, ... next_fn0-8
-        devfn = bus.next_fn0
-        if devfn > 0xF8:
-            return R_NO_SLOT.id, m["Q.pci-no-slot"].format(driver=driver)
-        if hot and devfn and bus.port and bus.dev0 is not None:
-            return _fn0_occupied(bus.dev0, driver, m)  # pci_get_function_0: devfn 0
-        return devfn
+    recorded: once the device exists the engine sets ``bus->devices[devfn]``
+    (:func:`occupy`)."""
+    s = bus.slots
+    if addr is None and s is not None:
+        # every device on the bus took the next function-0 slot: 0, 8, ... s - 8
+        if hot and s and bus.hotpluggable == PORT:  # pci_get_function_0: devfn 0
+            dev0 = next(d.driver for d in devs if d.bus is bus and not d.devfn)
+            return _fn0_occupied(0, dev0, driver, m)
+        return s
     used = _slots(bus, devs)
     if addr is None:
         for devfn in range(0, 0x100, 8):
@@ -166,37 +186,45 @@ def choose(bus: Bus, devs: Iterable[PciDev], addr: int | None, driver: str, hot:
         other = used.get(devfn)
         if other is not None:
             return R_IN_USE.id, m["Q.pci-in-use"].format(
-                slot=devfn >> 3, fn=devfn & 7, driver=driver, other=_name(other),
-                id="(null)" if other.id is None else other.id)
+                slot=devfn >> 3, fn=devfn & 7, driver=driver, other=other[0],
+                id="(null)" if other[1] is None else other[1])
     if hot:
-        f0 = used.get(0 if bus.port else devfn & 0xF8)
+        f0devfn = 0 if bus.hotpluggable == PORT else devfn & 0xF8
+        f0 = used.get(f0devfn)
         if f0 is not None:
-            return _fn0_occupied(f0, driver, m)
+            return _fn0_occupied(f0devfn, f0[0], driver, m)
     return _multifunction(used, devfn, multifunction, m)
+
+
+def occupy(bus: Bus, dev: PciDev) -> None:
+    """``bus->devices[devfn] = pci_dev`` once :func:`choose` gave a devfn other than the
+    next function-0 slot (the engine moves ``Bus.slots`` on for that one itself)."""
+    bus.slotmap[dev.devfn] = occupant(dev)
 
 
 #: _fn0_occupied's results by (message table, slot, other, driver)
 _FN0: dict[tuple[int, int, str, str], tuple[str, str]] = {}
 
 
-def _fn0_occupied(f0: PciDev, driver: str, m: Mapping[str, str]) -> tuple[str, str]:
-    k = (id(m), f0.devfn >> 3, _name(f0), driver)
+def _fn0_occupied(devfn: int, other: str, driver: str, m: Mapping[str, str]
+                  ) -> tuple[str, str]:
+    k = (id(m), devfn >> 3, other, driver)
     r = _FN0.get(k)
     if r is None:
         if len(_FN0) > 4096:
             _FN0.clear()
-        r = _FN0[k] = R_FN0_HOT.id, m["Q.pci-fn0-hot"].format(slot=k[1], other=k[2],
+        r = _FN0[k] = R_FN0_HOT.id, m["Q.pci-fn0-hot"].format(slot=k[1], other=other,
                                                               driver=driver)
     return r
 
 
-def _multifunction(used: Mapping[int, PciDev], devfn: int, multifunction: bool,
+def _multifunction(used: Mapping[int, Occupant], devfn: int, multifunction: bool,
                    m: Mapping[str, str]) -> int | tuple[str, str]:
     """``pci_init_multifunction``."""
     slot, fn = devfn >> 3, devfn & 7
     if fn:
         f0 = used.get(devfn & 0xF8)
-        if f0 is not None and not f0.multifunction:
+        if f0 is not None and not f0[2]:
             return R_MULTIFUNCTION.id, m["Q.pci-single-fn"].format(slot=slot, fn=fn)
         return devfn
     if not multifunction:
@@ -214,16 +242,11 @@ def multifunction(props: Mapping[str, str]) -> bool:
 def release(bus: Bus, dev: PciDev, devs: Iterable[PciDev]) -> None:
     """The device left the bus (``do_pci_unregister_device``); ``devs`` no longer has
     it."""
-    if not dev.devfn:
-        bus.dev0 = None
     s = bus.slots
-    if s is None:
-        if dev.devfn == bus.next_fn0 - 8:
-            bus.next_fn0 -= 8  # the last one handed out: still contiguous
-        else:
-            bus.slots = {d.devfn: d for d in devs if d.bus is bus}
+    if s is not None and dev.devfn == s - 8:
+        bus.slots = s - 8  # the last one handed out: still contiguous
     else:
-        s.pop(dev.devfn, None)
+        _slots(bus, devs).pop(dev.devfn, None)
 
 
 #: port_warning's texts by (message table, slot, driver)
@@ -233,7 +256,7 @@ _WARN: dict[tuple[int, int, str], str] = {}
 def port_warning(bus: Bus, devfn: int, driver: str, express: bool, virtio: bool,
                  props: Mapping[str, str], m: Mapping[str, str]) -> str | None:
     """``pci_qdev_realize``: the slot-0 warning text (without location), or None."""
-    if not (devfn >> 3 and bus.port and express):
+    if not (devfn >> 3 and bus.hotpluggable == PORT and express):
         return None
     if virtio and any(_on(props, k) for k in _VIRTIO_CONVENTIONAL):
         return None
@@ -248,6 +271,6 @@ def port_warning(bus: Bus, devfn: int, driver: str, express: bool, virtio: bool,
 
 def shpc_error(bus: Bus, devfn: int, m: Mapping[str, str]) -> tuple[str, str] | None:
     """``shpc_device_plug_cb``: slot 0 of an SHPC bus is refused."""
-    if bus.shpc and devfn >> 3 == 0:
+    if bus.hotpluggable == SHPC and devfn >> 3 == 0:
         return R_SHPC_SLOT0.id, m["Q.shpc-slot0"]
     return None
