@@ -166,6 +166,8 @@ class DeviceOpt:
     bus: str | None = None
     iommufd: str | None = None
     netdev: bool = False
+    #: ``addr`` or ``multifunction`` given (the engine's PCI slot fast path does not apply)
+    slotted: bool = False
 
     @property
     def location(self) -> str:
@@ -258,7 +260,8 @@ def _device_opt(v: str) -> tuple[DeviceOpt, bool]:
     if len(_DEVICE_OPTS) > 8192:
         _DEVICE_OPTS.clear()
     r = _DEVICE_OPTS[v] = (DeviceOpt(v, driver, props, dev_id, props.get("bus"),
-                                     props.get("iommufd"), "netdev" in props), id_ok)
+                                     props.get("iommufd"), "netdev" in props,
+                                     "addr" in props or "multifunction" in props), id_ok)
     return r
 
 

@@ -43,7 +43,17 @@ from .prediction import (
 )
 from .profiles import Resolved, resolve
 from .qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHierarchy
-from .rules import FIRED, RULES, admission, host_compat, idregs, msi, preconditions, register
+from .rules import (
+    FIRED,
+    RULES,
+    admission,
+    host_compat,
+    idregs,
+    msi,
+    pci_slots,
+    preconditions,
+    register,
+)
 from .rules import address_space as asr
 from .rules import iort as iort_rules
 from .rules import trace as trace_rules
@@ -79,7 +89,6 @@ R_IDENT = register("2a.identifier-index", "2a", "11.1",
 _VIRT_RE = re.compile(r"^virt(?:-(\d+)\.(\d+))?$")
 _NIC_BASES = frozenset({"e1000e", "e1000-base", "igb", "virtio-net-pci-base", "rtl8139",
                         "vmxnet3", "tulip", "ne2k_pci", "pcnet"})
-_HOTPLUG_BRIDGES = ("pcie-slot", "pci-bridge", "pcie-pci-bridge")
 _BRIDGE = "base-pci-bridge"
 _PXB_PCIE = "pxb-pcie"
 
@@ -129,18 +138,6 @@ class _DevError(Exception):
     cls = "GenericError"
 
 
-def _devfn(addr: str | None) -> int | None:
-    """``addr=SLOT[.FN]`` (hex, as qdev's PCI address property) -> devfn; None if absent
-    or malformed (the property parser, not this, reports bad values)."""
-    if addr is None:
-        return None
-    slot, _, fn = addr.partition(".")
-    try:
-        return (int(slot, 16) << 3) | (int(fn, 16) if fn else 0)
-    except ValueError:
-        return None
-
-
 def _qmp_str(v: Any) -> str:
     if v is True:
         return "on"
@@ -149,12 +146,26 @@ def _qmp_str(v: Any) -> str:
     return str(v)
 
 
+def _qmp_prop(k: str, v: Any) -> str:
+    """A non-string QMP ``device_add`` argument as the option text QEMU reads alike (an
+    integer ``addr`` is a devfn, not a hex slot)."""
+    if k == "addr" and v.__class__ is int and 0 <= v <= 0xFF:
+        return f"{v >> 3:x}.{v & 7:x}"
+    return _qmp_str(v)
+
+
+_FIRED_PORT_SLOT = FIRED[pci_slots.R_PORT_SLOT.id]
+_NEXT_FN0 = pci_slots.NEXT_FN0
+#: property set order of the two PCI properties whose values the model checks
+_ADDR_BEFORE_IOMMUFD = qdict_order(("addr", "iommufd"))[0] == "addr"
+
+
 class _Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
-    __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "hot_bridge",
-                 "is_bridge", "nic", "pci", "plain", "pxb", "smmu", "valid", "vfio",
-                 "virtio_iommu")
+    __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "express",
+                 "hot_bridge", "is_bridge", "nic", "pci", "plain", "pxb", "smmu",
+                 "valid", "vfio", "virtio", "virtio_iommu")
 
     def __init__(self, t: TypeHierarchy, driver: str) -> None:
         self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
@@ -165,8 +176,14 @@ class _Traits:
         self.pxb = _PXB_PCIE in anc
         self.is_bridge = _BRIDGE in anc  # PCIDeviceClass.is_bridge
         self.bridge = self.is_bridge or self.pxb
-        self.hot_bridge = not self.pxb and any(h in anc for h in _HOTPLUG_BRIDGES)
         self.nic = not _NIC_BASES.isdisjoint(anc)
+        # PCI slots (rules/pci_slots.py): a PCIe function on a port's bus, a virtio-pci
+        # (express unless made conventional), and what the secondary bus of a bridge is
+        self.express = pci_slots.is_express(anc)
+        self.virtio = "virtio-pci" in anc
+        # the Bus.hotpluggable of its secondary bus: 0, pci_slots.PORT or pci_slots.SHPC
+        # (root/downstream ports, pci-bridge, pcie-pci-bridge: the hot-pluggable ones)
+        self.hot_bridge = 0 if self.pxb else pci_slots.bus_kind(anc)
         # admission class (rules/admission.py) with and without an iommufd backend, and
         # its (rule, message id or None) row of admission.TABLE
         self.cls_fd = admission.classify(t, driver, True)
@@ -267,6 +284,8 @@ class _Run:
     mprops: Mapping[str, Any] = MappingProxyType({})  # replaced by _machine (read only)
     #: indexes of the -global options some object used (set by _start when there are any)
     globals_used: set[int]
+    #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
+    hot_added: list[PciDev] | None = None
 
     def __init__(self, prof: Resolved, types: TypeHierarchy, host: HostSmmu | None) -> None:
         self.p = prof
@@ -433,8 +452,9 @@ class _Run:
                     mp.get("default-bus-bypass-iommu", False))
         self.buses["pcie.0"] = pcie0
         self.default_bus = pcie0
-        gp = PciDev("gpex-root", None, "gpex-root", pcie0, True)
+        gp = PciDev("gpex-root", None, "gpex-root", pcie0, True, 0)  # devfn 00.0 (gpex)
         self.devs[gp.key] = gp
+        pcie0.slots = 8
         self.type_count["gpex-root"] = 1
         if mp.get("iommu") == "smmuv3":
             self._legacy_smmu(pcie0)
@@ -620,6 +640,10 @@ class _Run:
         if self.cl.globals:
             self._new_object_props(driver, None)
         iommufd = props.get("iommufd")
+        addr = None
+        mf = False
+        if opt.slotted if opt is not None else "addr" in props or "multifunction" in props:
+            addr, mf = self._slot_props(driver, props, iommufd)  # addr=/multifunction=
         if iommufd is not None and iommufd not in self.cl_iommufds:
             raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
         if tr.virtio_iommu:
@@ -634,13 +658,26 @@ class _Run:
             except ValueError as e:
                 raise _DevError(str(e), R_QDEV.id) from None
         key = id or self.key_for(id, driver)
-        dev = PciDev(key, id, driver, bus, cold)
-        if iommufd is not None:
-            dev.iommufd = True
         # realize: do_pci_register_device refuses non-bridges on a pxb root bus first
         if bus.pxb and bus.is_root and not tr.is_bridge:
             self.fire(R_PXB_ONLY_BRIDGES.id, driver)
             raise _DevError(self.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id)
+        # then the devfn (rules/pci_slots.py): the next function-0 slot, unless
+        devfn = bus.slots
+        if addr is not None or devfn is None or not (
+                cold or not devfn or bus.hotpluggable != pci_slots.PORT):
+            got = pci_slots.choose(bus, self.devs.values(), addr, driver, not cold, mf,
+                                   self.m)
+            if isinstance(got, tuple):
+                rid, text = got
+                self.rules.append(FIRED[rid])
+                raise _DevError(text, rid)
+            devfn = got
+        dev = PciDev(key, id, driver, bus, cold, devfn)
+        if mf:
+            dev.multifunction = True
+        if iommufd is not None:
+            dev.iommufd = True
         # then supports_address_space (admission): only an accel SMMU refuses devices
         smmu = asr.iommu_for(bus)[0] if self.accel_smmus else None
         if smmu is not None and smmu.accel:
@@ -660,6 +697,10 @@ class _Run:
             behind = asr.iommu_for(bus)[0]
             if behind is not None and not behind.accel:
                 self._vfio_no_map_notifier(dev, props, id, driver, cold)
+        # pci_qdev_realize after the device's realize (port warning), then plug (SHPC)
+        kind = bus.hotpluggable
+        if kind and (devfn >= 8 if kind == pci_slots.PORT else devfn < 8):
+            self._slot_rules(bus, dev, props, tr, opt)
         if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
             nb = self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, tr.pxb, bypass)
@@ -673,7 +714,41 @@ class _Run:
         if id:
             self.ids[id] = None
         self.devs[key] = dev
+        if devfn == bus.slots:
+            bus.slots = _NEXT_FN0[devfn]  # the next function-0 slot was handed out
+        else:
+            pci_slots.occupy(bus, dev)
         return key, ""
+
+    def _slot_props(self, driver: str, props: Mapping[str, str], iommufd: str | None
+                    ) -> tuple[int | None, bool]:
+        """Property set: ``addr`` (set_pci_devfn; before or after ``iommufd``, in QDict
+        order) and ``multifunction``."""
+        text = props.get("addr")
+        addr = None if text is None else pci_slots.parse_addr(text)
+        if text is not None and addr is None:
+            if not _ADDR_BEFORE_IOMMUFD and iommufd is not None and \
+                    iommufd not in self.cl_iommufds:
+                raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
+            rid, msg = pci_slots.addr_error(self.m, driver, text)
+            self.fire(rid)
+            raise _DevError(msg, rid)
+        return addr, pci_slots.multifunction(props)
+
+    def _slot_rules(self, bus: Bus, dev: PciDev, props: Mapping[str, str], tr: _Traits,
+                    opt: DeviceOpt | None) -> None:
+        """On a port's or SHPC bridge's bus: pci_qdev_realize's warning for a PCIe
+        function off slot 0 (warn_report: the -device location on a cold plug, none on a
+        QMP device_add), then shpc_device_plug_cb's refusal of slot 0."""
+        w = pci_slots.port_warning(bus, dev.devfn, dev.driver, tr.express, tr.virtio, props,
+                                   self.m)
+        if w is not None:
+            self.rules.append(_FIRED_PORT_SLOT)
+            self.warnings.append(w if opt is None else opt.location + w)
+        fail = pci_slots.shpc_error(bus, dev.devfn, self.m)
+        if fail is not None:
+            self.fire(fail[0], dev.driver)
+            raise _DevError(fail[1], fail[0])
 
 
     def _add_smmu(self, driver: str, props: Mapping[str, str], id: str | None,
@@ -795,7 +870,8 @@ class _Run:
         self.fire(R_O11.id, driver)
         name = props.get("host") or props.get("sysfsdev", "").rstrip("/").rpartition(
             "/")[2] or (id or driver)
-        devfn = _devfn(props.get("addr"))
+        addr = props.get("addr")
+        devfn = None if addr is None else pci_slots.parse_addr(addr)
         legacy = not dev.iommufd
         group = self.host.vfio_group if self.host is not None else None
         if not cold or (devfn is None and dev.bus.is_root) or (legacy and group is None):
@@ -872,7 +948,7 @@ class _Run:
             props: dict[str, str] = {}
             for k, v in a.items():
                 if k != "driver" and k != "id":
-                    props[k] = v if v.__class__ is str else _qmp_str(v)
+                    props[k] = v if v.__class__ is str else _qmp_prop(k, v)
             self._cur_opt = driver
             try:
                 key, _ = self.add_device(
@@ -880,8 +956,12 @@ class _Run:
             except _DevError as e:
                 text, rule = e.args
                 return EventResult("device_add", id, False, e.cls, text, RULES[rule].row)
+            added = self.devs[key]
+            if self.hot_added is None:
+                self.hot_added = []
+            self.hot_added.append(added)
             return EventResult("device_add", id, True, None, None,
-                               self._placement(self.devs[key]).rule)
+                               self._placement(added).rule)
         if ev.op == "system_reset":
             self.fire(trace_rules.RESET_EVENT.id)
             return EventResult("system_reset", None, True, None, None, "O7")
@@ -908,6 +988,7 @@ class _Run:
         else:
             del self.devs[did]
             self.ids.pop(did, None)
+            pci_slots.release(dev.bus, dev, self.devs.values())
         return EventResult("device_del", did, True, None, None, "F")
 
     # ---------------------------------------------------------------- results
@@ -1150,16 +1231,16 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
     for d in cl.devices:
         driver = d.driver
         tr = tmemo.get(driver)
-        if tr is None or not tr.plain or run.accel_smmus or not no_globals:
+        if tr is None or not tr.plain or run.accel_smmus or not no_globals or d.slotted:
             try:
                 add(driver, d.props, d.id, True, d)
             except _DevError as e:
                 text, rule = e.args
                 return (None if text is None else d.location + text), rule, 1
             continue
-        # a plain cold PCI device, no accel SMMU yet, no -global: add_device without
-        # the steps that cannot apply (hot plug, SMMU, -global, virtio-iommu, pxb,
-        # admission), same checks in the same order
+        # a plain cold PCI device, no accel SMMU yet, no -global, no addr=: add_device
+        # without the steps that cannot apply (hot plug, SMMU, -global, virtio-iommu,
+        # pxb, addr=, admission), same checks in the same order
         id = d.id
         bname = d.bus
         bus: Bus | None
@@ -1178,9 +1259,30 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
         if bus.pxb and bus.is_root and not tr.is_bridge:
             run.fire(R_PXB_ONLY_BRIDGES.id, driver)
             return d.location + run.m["Q.pxb-only-bridges"], R_PXB_ONLY_BRIDGES.id, 1
-        dev = PciDev(key, id, driver, bus, True)
+        # do_pci_register_device: the next free function-0 slot (rules/pci_slots.py)
+        # (a failure ends the start, so the slot is taken at once)
+        devfn = bus.slots
+        if devfn is not None:
+            bus.slots = _NEXT_FN0[devfn]
+            dev = PciDev(key, id, driver, bus, True, devfn)
+        else:
+            got = pci_slots.choose(bus, devs.values(), None, driver, False, False, run.m)
+            if isinstance(got, tuple):
+                rid, text = got
+                run.fire(rid, driver)
+                return d.location + text, rid, 1
+            devfn = got
+            dev = PciDev(key, id, driver, bus, True, devfn)
+            pci_slots.occupy(bus, dev)
         if iommufd is not None:
             dev.iommufd = True
+        kind = bus.hotpluggable
+        if kind and (devfn >= 8 if kind == pci_slots.PORT else devfn < 8):
+            try:
+                run._slot_rules(bus, dev, d.props, tr, d)
+            except _DevError as e:
+                text, rule = e.args
+                return d.location + text, rule, 1
         if tr.bridge:
             name = id or f"{driver}.{len(buses)}"
             buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)

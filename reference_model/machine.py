@@ -38,17 +38,27 @@ class Smmu:
 
 class Bus:
     __slots__ = ("bypass", "hotpluggable", "is_root", "name", "parent", "pxb", "root_bus",
-                 "smmu")
+                 "slotmap", "slots", "smmu")
 
-    def __init__(self, name: str, parent: Bus | None, is_root: bool, hotpluggable: bool,
+    def __init__(self, name: str, parent: Bus | None, is_root: bool, hotpluggable: int,
                  pxb: bool = False, bypass: bool = False) -> None:
         self.name = name
         self.parent = parent  # the bus the owning bridge/pxb sits on
         self.is_root = is_root
+        #: 0: no hot plug; else how (a bridge's secondary bus): pci_slots.PORT (a PCIe
+        #: root/downstream port), pci_slots.SHPC (pci-bridge, pcie-pci-bridge)
         self.hotpluggable = hotpluggable
         self.pxb = pxb
         self.bypass = bypass
         self.smmu: Smmu | None = None
+        #: PCI slots (rules/pci_slots.py): N while the devices on the bus hold devfns 0,
+        #: 8, ... N - 8 (N: the next function-0 slot); None once that no longer holds
+        #: (bus full, addr=, an unplug out of order), and then ``slotmap`` (set only
+        #: then) maps devfn -> (type, id, multifunction) of the device there (not the
+        #: device: no reference cycle bus -> device -> bus, which would leave every
+        #: machine to the gc)
+        self.slots: int | None = 0
+        self.slotmap: dict[int, tuple[str, str | None, bool]]
         # the root bus above this one (fixed at creation: buses never move)
         self.root_bus: Bus = self if is_root or parent is None else parent.root_bus
 
@@ -57,10 +67,16 @@ class Bus:
 
 
 class PciDev:
-    __slots__ = ("bus", "cold", "driver", "id", "iommufd", "key", "name", "pending_unplug")
+    __slots__ = ("bus", "cold", "devfn", "driver", "id", "iommufd", "key", "multifunction",
+                 "name", "pending_unplug")
 
-    def __init__(self, key: str, id: str | None, driver: str, bus: Bus, cold: bool) -> None:
+    #: set only when the property is given (read through pci_slots.occupant)
+    multifunction: bool
+
+    def __init__(self, key: str, id: str | None, driver: str, bus: Bus, cold: bool,
+                 devfn: int) -> None:
         self.key = key
+        self.devfn = devfn  # rules/pci_slots.py
         self.id = id
         self.driver = driver
         self.bus = bus

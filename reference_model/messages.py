@@ -95,6 +95,22 @@ MESSAGES: dict[str, str] = {
     "Q.machine-prop": "Property '{mtype}.{prop}' not found",
     "Q.machine-enum": "Invalid {prop} value\nValid values are {valid}",
     "Q.bad-accel": "invalid accelerator {name}",
+    # PCI slots (hw/pci/pci.c do_pci_register_device, pci_init_multifunction,
+    # pci_qdev_realize; hw/pci/shpc.c; rules/pci_slots.py)
+    "Q.pci-addr": "Property '{driver}.addr' doesn't take value '{value}'",
+    "Q.pci-no-slot": "PCI: no slot/function available for {driver}, all in use or reserved",
+    "Q.pci-in-use": "PCI: slot {slot} function {fn} not available for {driver}, "
+                    "in use by {other},id={id}",
+    "Q.pci-fn0-hot": "PCI: slot {slot} function 0 already occupied by {other}, "
+                     "new func {driver} cannot be exposed to guest.",
+    "Q.pci-single-fn": "PCI: single function device can't be populated in function "
+                       "{slot:x}.{fn:x}",
+    "Q.pci-fn0-single": "PCI: {slot:x}.0 indicates single function, but {slot:x}.{fn:x} "
+                        "is already populated.",
+    "Q.pcie-port-slot": "warning: PCI: slot {slot} is not valid for {driver}, parent device "
+                        "only allows plugging into slot 0.",
+    "Q.shpc-slot0": "Unsupported PCI slot 0 for standard hotplug controller. "
+                    "Valid slots are between 1 and 31.",
 }
 
 #: Where QEMU's virt options list their valid values (the line after "Valid values are").

@@ -19,6 +19,8 @@ The modules, by catalogue section:
 ``host_compat``        §5a H0-H11: host SMMUv3 compatibility, 'auto' resolution
 ``ste``                §5c STE install decision
 ``invalidation``       §7a command forwarding to the host
+``pci_slots``          F: PCI devfn assignment, slot errors, the PCIe port warning
+``trace``              §0 traces: O7 and AS1 trace events (only when observed)
 =====================  ==============================================================
 """
 

@@ -19,16 +19,14 @@ What the rules encode (TCG✔ on 11.1.3, ``docs/findings.md`` S11-S12):
   the notifier list runs newest first), each bus's devices in devfn order 0..255; a
   hot-plugged device at realize (``do_pci_register_device`` once the machine is
   ready).
-* devfn: ``addr=`` when given, else the first slot whose function 0 is free
-  (``do_pci_register_device``: ``devfn_min`` is 0 on pcie.0, root ports, switch ports
-  and pxb buses; ``gpex-root`` holds 00.0 of pcie.0).
+* devfn: the engine's (:mod:`.pci_slots`, ``PciDev.devfn``), read here, not replayed.
 
 Where the model makes no claim (``add_mr`` is ``None``, rule ``AS1.add-mr-no-claim``
 says why): an accel SMMU (its address spaces come from ``smmuv3_accel_find_add_as``),
 a virtio-iommu-pci, no ``-nodefaults`` (board default devices), a device behind a
 conventional PCI bridge (``pci_device_get_iommu_bus_devfn`` aliases the requester
 id), a vfio device (it asks for its address space at realize), a hot-plugged bridge,
-a devfn QEMU would refuse, and any ``device_add`` after one whose failure point the
+and any ``device_add`` after one whose failure point the
 model does not know (QEMU may have created an SMMUDevice before failing).
 """
 
@@ -36,9 +34,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..machine import Bus, Smmu
+from ..machine import Bus, PciDev, Smmu
 from ..prediction import EventResult, TracePrediction
 from . import register
 from .address_space import iommu_for
@@ -62,7 +60,6 @@ ADD_MR_NO_CLAIM = register("AS1.add-mr-no-claim", "AS1", "11.1",
                            doc="smmu_add_mr names not predicted (detail: why)")
 
 MR_PREFIX = "smmuv3-iommu-memory-region"
-_SLOT_FN0 = range(0, 256, 8)
 #: QOM types whose secondary bus is PCI Express (no requester-id aliasing below them)
 _EXPRESS_BRIDGES = ("pcie-port", "pxb-pcie")
 _BRIDGES = ("base-pci-bridge", "pxb-pcie")
@@ -81,39 +78,6 @@ class _NoClaim(Exception):
     """The devfn or the call order is open here: ``args[0]`` says why."""
 
 
-@dataclass
-class _Slots:
-    """The devfns in use on one PCI bus."""
-
-    express: bool
-    used: dict[int, str] = field(default_factory=dict)  # devfn -> device key
-
-    def place(self, key: str, addr: int | None) -> int:
-        if addr is None:
-            devfn = next((d for d in _SLOT_FN0 if d not in self.used), None)
-            if devfn is None:
-                raise _NoClaim("no free slot")
-        elif addr in self.used or not 0 <= addr < 256:
-            raise _NoClaim(f"devfn {addr} refused")
-        else:
-            devfn = addr
-        self.used[devfn] = key
-        return devfn
-
-
-def _addr(v: Any) -> int | None:
-    """``addr`` as QEMU's PCI devfn property takes it (``SLOT[.FN]`` hex, or an int)."""
-    if v is None:
-        return None
-    if isinstance(v, int) and not isinstance(v, bool):
-        return v
-    slot, _, fn = str(v).partition(".")
-    try:
-        return (int(slot, 16) << 3) | (int(fn, 16) if fn else 0)
-    except ValueError:
-        raise _NoClaim(f"addr={v}") from None
-
-
 def _isa(types: TypeHierarchy, driver: str, bases: Sequence[str]) -> bool:
     anc = types.ancestors(driver)
     return any(b in anc for b in bases)
@@ -121,12 +85,12 @@ def _isa(types: TypeHierarchy, driver: str, bases: Sequence[str]) -> bool:
 
 @dataclass
 class _Replay:
-    """The SMMUDevices QEMU creates, in order."""
+    """The SMMUDevices QEMU creates, in order (devfns: the engine's)."""
 
     run: _Run
-    slots: dict[str, _Slots] = field(default_factory=dict)  # by bus name
+    express: dict[str, bool] = field(default_factory=dict)  # bus name -> PCIe bus
     created: set[tuple[int, str, int]] = field(default_factory=set)  # (SMMU, bus, devfn)
-    hot: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (bus, devfn)
+    hot: list[PciDev] = field(default_factory=list)  # device_add's devices, in order
     n: int = 0
 
     def add_mr(self, bus: Bus, devfn: int) -> list[str]:
@@ -142,60 +106,52 @@ class _Replay:
         return [mr_name(devfn, self.n - 1)]
 
     def cold(self) -> list[str]:
-        """Machine start: place the cold devices, then machine-init-done's calls."""
+        """Machine start: machine-init-done's calls for the cold devices."""
         run = self.run
         types = run.types
         devs = [d for d in run.devs.values() if d.cold]
         opts = [o for o in run.cl.devices if types.is_a(o.driver, "pci-device")]
-        if len(devs) != len(opts) + 1 or any(
-                d.driver != o.driver for d, o in zip(devs[1:], opts, strict=True)):
-            raise _NoClaim("cold devices not matched to -device options")
         bridges = [o for o in opts if _isa(types, o.driver, _BRIDGES)]
         names = list(run.buses)
         if len(names) != len(bridges) + 1:
             raise _NoClaim("a hot-plugged bridge")
-        self.slots = {names[0]: _Slots(True)}
+        self.express = {names[0]: True}
         for name, o in zip(names[1:], bridges, strict=True):
-            self.slots[name] = _Slots(_isa(types, o.driver, _EXPRESS_BRIDGES))
-        self.slots[names[0]].place(devs[0].key, 0)  # gpex-root
-        for d, o in zip(devs[1:], opts, strict=True):
-            self._place(d.key, d.bus, d.driver, o.props.get("addr"))
+            self.express[name] = _isa(types, o.driver, _EXPRESS_BRIDGES)
+        by_bus: dict[str, list[int]] = {name: [] for name in names}
+        for d in devs:
+            self._check(d)
+            by_bus[d.bus.name].append(d.devfn)
+        self.hot = list(run.hot_added or ())
         out: list[str] = []
         for name in reversed(names):  # machine-init-done notifiers: newest bus first
             bus = run.buses[name]
-            for devfn in sorted(self.slots[name].used):
+            for devfn in sorted(by_bus[name]):
                 out += self.add_mr(bus, devfn)
         return out
 
-    def _place(self, key: str, bus: Bus, driver: str, addr: Any) -> int:
-        s = self.slots[bus.name]
-        if not s.express:
-            raise _NoClaim(f"{key} behind a conventional PCI bridge (requester-id alias)")
-        if _isa(self.run.types, driver, _VFIO):
-            raise _NoClaim(f"{key} is a vfio device (address space at realize)")
-        return s.place(key, _addr(addr))
+    def _check(self, d: PciDev) -> None:
+        if d.driver == "gpex-root":
+            return
+        if not self.express[d.bus.name]:
+            raise _NoClaim(f"{d.key} behind a conventional PCI bridge (requester-id alias)")
+        if _isa(self.run.types, d.driver, _VFIO):
+            raise _NoClaim(f"{d.key} is a vfio device (address space at realize)")
 
     def event(self, ev: Event, res: EventResult) -> list[str]:
         """The SMMUDevices one QMP event creates."""
-        a = ev.arguments
-        if ev.op == "device_del" and res.ok and ev.device_id in self.hot:
-            bname, devfn = self.hot.pop(ev.device_id)  # gone at once under -S (F.unplug)
-            del self.slots[bname].used[devfn]
         if ev.op != "device_add":
             return []
         if not res.ok:
             if res.rule in _PRE_REALIZE_ROWS:
                 return []
             raise _NoClaim(f"device_add {ev.device_id} failed at an unmodelled point")
-        driver = str(a.get("driver", ""))
-        bus = self.run.buses.get(str(a.get("bus", "")))
-        if bus is None or _isa(self.run.types, driver, _BRIDGES):
+        dev = self.hot.pop(0)
+        a = ev.arguments
+        if "bus" not in a or _isa(self.run.types, dev.driver, _BRIDGES):
             raise _NoClaim(f"device_add {ev.device_id}: default bus or a bridge")
-        key = ev.device_id or driver
-        devfn = self._place(key, bus, driver, a.get("addr"))
-        if ev.device_id:
-            self.hot[ev.device_id] = (bus.name, devfn)
-        return self.add_mr(bus, devfn)
+        self._check(dev)
+        return self.add_mr(dev.bus, dev.devfn)
 
 
 def _global_no_claim(run: _Run) -> str | None:
