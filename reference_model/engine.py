@@ -489,7 +489,7 @@ class _Run:
         if fail is not None:
             raise _Exit(self._fmt(fail), fail[0])
         self._init_smmu(s)
-        s.bus = pcie0
+        s.bus_name = "pcie.0"
         pcie0.smmu = s
         s.base = 0x09050000
         self.legacy = True
@@ -827,7 +827,7 @@ class _Run:
             self.fire(preconditions.P10W.id)
             self.warnings.append(f"-device {optstring}: {self.m[warn]}")
         pbus.smmu = s
-        s.bus = pbus
+        s.bus_name = pbus.name
         if "identifier" in p:
             # virt overwrites any user-given identifier with the SMMU's IORT node id: its
             # creation index, after the ITS group (node 0) when the board has an ITS
@@ -1008,7 +1008,8 @@ class _Run:
         placement = self._placement
         out: dict[str, DevicePrediction] = {}
         for k, d in self.devs.items():
-            root = d.bus.root_bus
+            bus = d.bus
+            root = bus.root_bus or bus
             if root.bypass or root.pxb:
                 out[k] = placement(d)
                 continue
@@ -1110,7 +1111,7 @@ def _iort_of(run: _Run) -> IortPrediction:
             buses = tuple(nrs.get(b.name, 0) for b in run.buses.values()
                           if b.is_root and not b.bypass)
         else:
-            buses = (nrs.get(s.bus.name, 0),) if s.bus is not None else ()
+            buses = (nrs.get(s.bus_name, 0),) if s.bus_name is not None else ()
         ats = s.props.get("ats") in (True, "on") if s.idr is None else bool(
             s.idr.get("IDR0", 0) >> 10 & 1)
         items.append(iort_rules.IortSmmu(s.base or 0, legacy, s.accel, ats, buses))

@@ -14,7 +14,7 @@ from typing import Any
 class Smmu:
     """One arm-smmuv3 (user-created, or the legacy ``iommu=smmuv3`` one, id ``legacy``)."""
 
-    __slots__ = ("accel", "auto_finalised", "auto_mode", "base", "bus", "cold_vfio", "id",
+    __slots__ = ("accel", "auto_finalised", "auto_mode", "base", "bus_name", "cold_vfio", "id",
                  "idr", "key", "msi_gpa", "per_bus", "placement", "plan", "props")
 
     def __init__(self, key: str, id: str | None, props: dict[str, Any]) -> None:
@@ -22,7 +22,9 @@ class Smmu:
         self.id = id
         self.props = props  # typed values by property name (after parsing)
         self.accel: bool = props.get("accel") is True  # parsed: a bool
-        self.bus: Bus | None = None
+        #: the name of its primary bus (a name, not the Bus: Bus.smmu points here, and
+        #: the pair would be a reference cycle)
+        self.bus_name: str | None = None
         self.per_bus = False
         self.idr: dict[str, int] | None = None
         self.msi_gpa: int = props.get("msi-gpa") or 0  # parsed: an int
@@ -59,11 +61,14 @@ class Bus:
         #: machine to the gc)
         self.slots: int | None = 0
         self.slotmap: dict[int, tuple[str, str | None, bool]]
-        # the root bus above this one (fixed at creation: buses never move)
-        self.root_bus: Bus = self if is_root or parent is None else parent.root_bus
+        # the root bus above this one, None on a root bus itself (fixed at creation:
+        # buses never move; not ``self``: a self-reference would be a reference cycle,
+        # leaving every machine to the cyclic gc instead of reference counting)
+        self.root_bus: Bus | None = (None if is_root or parent is None
+                                     else parent.root_bus or parent)
 
     def root(self) -> Bus:
-        return self.root_bus
+        return self.root_bus or self
 
 
 class PciDev:

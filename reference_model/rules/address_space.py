@@ -34,13 +34,13 @@ AS4_V4 = register("AS4.v4-system", "AS4", "v4", predicted=True,
 
 def iommu_for(bus: Bus) -> tuple[Smmu | None, str]:
     """The SMMU a device on ``bus`` sits behind, and the rule id that decided it."""
-    root = bus.root_bus
+    root = bus.root_bus or bus
     if root.bypass:
         return None, AS2_BYPASS.id
     if root.smmu is not None:
         return root.smmu, ""
     if root.pxb and root.parent is not None:
-        up = root.parent.root_bus
+        up = root.parent.root_bus or root.parent
         if up.smmu is not None:
             if up.smmu.per_bus:
                 return None, A6.id
