@@ -171,8 +171,9 @@ def choose(bus: Bus, devs: Iterable[PciDev], addr: int | None, driver: str, hot:
     if addr is None and s is not None:
         # every device on the bus took the next function-0 slot: 0, 8, ... s - 8
         if hot and s and bus.hotpluggable == PORT:  # pci_get_function_0: devfn 0
-            dev0 = next(d.driver for d in devs if d.bus is bus and not d.devfn)
-            return _fn0_occupied(0, dev0, driver, m)
+            for d in devs:  # the device at devfn 0 (a loop: cheaper than next(genexpr))
+                if not d.devfn and d.bus is bus:
+                    return _fn0_occupied(0, d.driver, driver, m)
         return s
     used = _slots(bus, devs)
     if addr is None:
