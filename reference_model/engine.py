@@ -206,6 +206,8 @@ def _traits(t: TypeHierarchy, driver: str) -> _Traits:
 
 
 _NO_CMDLINE = cmdline.ParsedCmdline()
+_NO_IOMMUFDS: frozenset[str] = frozenset()
+_NO_PROPS: Mapping[str, Any] = MappingProxyType({})
 #: key of the -M memo in a type table's ``memo`` (a tuple: never a type name)
 _M_MEMO = ("-M",)
 
@@ -267,25 +269,26 @@ assert all(sp.kind in ("str", "enum", "bool", "uint8", "uint64")
 class _Run:
     """One prediction: the machine state plus what has been predicted so far.
 
-    Immutable starting values are class attributes (an instance only gets its own once
-    a phase sets one), so building a run costs only its containers."""
+    ``__slots__``: a run gains some 25 attributes along phases that set them in
+    different orders, which costs an instance dict its shared-key layout (and every
+    attribute access its fast path); fixed slots keep both cheap."""
 
-    legacy = False
-    virtio_iommu = False
-    accel_smmus = 0  # accel SMMUs created so far (admission and A4 need one)
-    next_base = 0x0C000000
-    smmu_index = 0
-    escape = False
-    _cur_opt = ""
-    cl_iommufds: Collection[str] = frozenset()
-    cl = _NO_CMDLINE  # replaced by _start before any phase reads it
-    mtype = ""
-    no_nested_smmu = False
-    mprops: Mapping[str, Any] = MappingProxyType({})  # replaced by _machine (read only)
+    __slots__ = ("_cur_opt", "_nics", "accel_smmus", "b", "buses", "cl", "cl_iommufds",
+                 "default_bus", "devs", "dt_mode", "globals_used", "host", "hot_added",
+                 "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops", "msi_ctrl",
+                 "mtype", "next_base", "nic_count", "no_nested_smmu", "p", "rules",
+                 "smmu_index", "smmus", "tmemo", "type_count", "types", "virtio_iommu",
+                 "warnings")
+
+    # set by the phases before anything reads them
+    mm: _MachineMemo
+    kvm: bool
+    irqchip: bool
+    msi_ctrl: str
+    dt_mode: bool
+    default_bus: Bus
     #: indexes of the -global options some object used (set by _start when there are any)
     globals_used: set[int]
-    #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
-    hot_added: list[PciDev] | None = None
 
     def __init__(self, prof: Resolved, types: TypeHierarchy, host: HostSmmu | None) -> None:
         self.p = prof
@@ -305,6 +308,19 @@ class _Run:
         self.nic_count: dict[str, int] = {}
         self.type_count: dict[str, int] = {}
         self._nics: list[str] = []
+        self.legacy = False
+        self.virtio_iommu = False
+        self.accel_smmus = 0  # accel SMMUs created so far (admission and A4 need one)
+        self.next_base = 0x0C000000
+        self.smmu_index = 0
+        self._cur_opt = ""
+        self.cl_iommufds: Collection[str] = _NO_IOMMUFDS
+        self.cl = _NO_CMDLINE  # replaced by _start before any phase reads it
+        self.mtype = ""
+        self.no_nested_smmu = False
+        self.mprops: Mapping[str, Any] = _NO_PROPS  # replaced by _machine (read only)
+        #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
+        self.hot_added: list[PciDev] | None = None
 
     # ---------------------------------------------------------------- helpers
     def fire(self, rule_id: str, detail: str = "") -> None:
