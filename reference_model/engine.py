@@ -1146,6 +1146,7 @@ def clear_caches(types: TypeHierarchy | None = None) -> None:
     cmdline.clear_caches()
     _PROP_PLANS.clear()
     _INITS.clear()
+    pci_slots.clear_caches()
     qdict_order.cache_clear()
     parse_value.cache_clear()
     memo = (types if types is not None else TypeHierarchy.builtin()).memo

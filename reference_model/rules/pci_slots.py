@@ -47,6 +47,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from ..cmdline import parse_bool
 from . import register
 
 if TYPE_CHECKING:
@@ -85,8 +86,6 @@ PORT_BRIDGES = ("pcie-slot",)
 _PART = re.compile(r"\s*([+-]?)(?:0[xX])?([0-9a-fA-F]+)\Z")
 #: parse_addr by text (None: refused)
 _ADDRS: dict[str, int | None] = {}
-_BOOLS = {"on": True, "yes": True, "true": True, "y": True,
-          "off": False, "no": False, "false": False, "n": False}
 
 
 def _hex(part: str, limit: int) -> int | None:
@@ -98,6 +97,11 @@ def _hex(part: str, limit: int) -> int | None:
     if m.group(1) == "-" and v:
         return None  # strtoul negates: a huge value
     return v if v <= limit else None
+
+
+def clear_caches() -> None:
+    """Forget the memoised ``addr=`` parses (``reference_model.clear_caches``)."""
+    _ADDRS.clear()
 
 
 def parse_addr(text: str) -> int | None:
@@ -126,7 +130,10 @@ def is_express(anc: Iterable[str]) -> bool:
 
 
 def _on(props: Mapping[str, str], key: str) -> bool:
-    return _BOOLS.get(props.get(key, "off"), False)
+    try:
+        return parse_bool(key, props.get(key, "off"))
+    except ValueError:
+        return False
 
 
 #: what a bus keeps of the device at a devfn: (type, id, multifunction); not the device
