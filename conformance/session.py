@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from qemu.qmp import ExecInterruptedError, ExecuteError, QMPClient, QMPError
 
@@ -143,20 +143,13 @@ class QmpSession:
             raise CommandFailed(name, e.error_class, str(e)) from None
         except TimeoutError:
             self._record("<<<", {"timeout": self.command_timeout})
-            status = await self.proc.wait(0.5)
-            if status is not None:
-                raise QemuDied(f"QEMU ended ({status.describe()}) during '{name}'",
-                               status, where=f"during '{name}'") from None
-            raise QmpTimeout(f"QEMU did not answer '{name}' within "
-                             f"{self.command_timeout:g} s (hang)") from None
+            await self._ended_or(0.5, f"during '{name}'", f"during '{name}'", QmpTimeout(
+                f"QEMU did not answer '{name}' within {self.command_timeout:g} s (hang)"))
         except (ExecInterruptedError, QMPError, EOFError, OSError) as e:
             self._record("<<<", {"disconnected": type(e).__name__})
-            status = await self.proc.wait(LOST_GRACE)
-            if status is not None:
-                raise QemuDied(f"QEMU ended ({status.describe()}) during '{name}'",
-                               status, where=f"during '{name}'") from None
-            raise QmpLost(f"QMP connection lost during '{name}' "
-                          f"({type(e).__name__}) while QEMU is still running") from None
+            await self._ended_or(LOST_GRACE, f"during '{name}'", f"during '{name}'", QmpLost(
+                f"QMP connection lost during '{name}' ({type(e).__name__}) while QEMU is "
+                "still running"))
         self._record("<<<", {"return": ret})
         return ret
 
@@ -170,14 +163,21 @@ class QmpSession:
                 await asyncio.wait_for(listener.get(), self.command_timeout)
             except TimeoutError:
                 self._record("<<<", {"timeout": self.command_timeout, "event": event})
-                status = await self.proc.wait(0.5)
-                if status is not None:
-                    raise QemuDied(f"QEMU ended ({status.describe()}) waiting for {event}",
-                                   status, where=f"after '{name}'") from None
-                raise QmpTimeout(f"no {event} event within {self.command_timeout:g} s "
-                                 f"after '{name}' (hang)") from None
+                await self._ended_or(0.5, f"waiting for {event}", f"after '{name}'", QmpTimeout(
+                    f"no {event} event within {self.command_timeout:g} s after '{name}' "
+                    "(hang)"))
         self._record("<<<", {"event": event})
         return ret
+
+    async def _ended_or(self, grace: float, doing: str, where: str,
+                        otherwise: Exception) -> NoReturn:
+        """After QMP failed us: :class:`QemuDied` if QEMU ends within ``grace`` seconds
+        (it was ``doing`` something), else ``otherwise`` (a hang, a lost connection)."""
+        status = await self.proc.wait(grace)
+        if status is not None:
+            raise QemuDied(f"QEMU ended ({status.describe()}) {doing}", status,
+                           where=where) from None
+        raise otherwise from None
 
     async def hmp(self, command_line: str) -> str:
         """An HMP command through ``human-monitor-command``; its text output."""
