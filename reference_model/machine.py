@@ -67,9 +67,6 @@ class Bus:
         self.root_bus: Bus | None = (None if is_root or parent is None
                                      else parent.root_bus or parent)
 
-    def root(self) -> Bus:
-        return self.root_bus or self
-
 
 class PciDev:
     __slots__ = ("bus", "cold", "devfn", "driver", "id", "iommufd", "key", "multifunction",
