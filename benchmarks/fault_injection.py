@@ -6,12 +6,12 @@
 Each iteration picks, from ``--seed``, a scenario (among catalogue scenarios with
 events, SMMU register/property reads or both, whose undisturbed verdict is ``pass`` with
 QEMU running), a fault kind of
-:mod:`conformance.faults` and a point (phase + index, or a random delay for the timer
+:mod:`conformance.testing.faults` and a point (phase + index, or a random delay for the timer
 kinds), runs it on a real QEMU with the fault hook, then checks:
 
-* **classification**: :meth:`conformance.faults.Fault.expect` against the undisturbed
+* **classification**: :meth:`conformance.testing.faults.Fault.expect` against the undisturbed
   verdict (a ``cancel`` fault must raise ``CancelledError``);
-* **leaks**: :func:`conformance.faults.leaks` over the benchmark's private temporary
+* **leaks**: :func:`conformance.testing.faults.leaks` over the benchmark's private temporary
   root: QEMU processes, ``smmuv3-conf-*`` folders, bound sockets, zombie children.
 
 Every ``--cli-every``-th iteration instead runs ``python -m conformance run`` as a
@@ -38,12 +38,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conformance.faults import KINDS, Fault, leaks
-from conformance.local_host import LocalHost
-from conformance.qemu_binary import choose
+from catalogue.scenario import Scenario, load_catalogue
 from conformance.result import Verdict
 from conformance.runner import Phase, Runner, RunOptions
-from reference_model.scenario import Scenario, load_catalogue
+from conformance.testing.faults import KINDS, Fault, leaks
+from conformance.tiers.local import LocalHost
+from conformance.tools.qemu_binary import choose
 
 ROOT = Path(__file__).resolve().parent.parent
 

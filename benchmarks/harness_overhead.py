@@ -26,11 +26,11 @@ import sys
 import time
 from typing import Any
 
-from conformance.local_host import LocalHost
-from conformance.qemu_binary import choose
+from catalogue.scenario import Scenario, load_catalogue, select
 from conformance.runner import Runner, RunOptions, compose_argv
 from conformance.session import QmpSession
-from reference_model.scenario import Scenario, load_catalogue, select
+from conformance.tiers.local import LocalHost
+from conformance.tools.qemu_binary import choose
 
 
 async def bare_cycle(host: LocalHost, argv: list[str]) -> float:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from catalogue.scenario import Event
 from reference_model import clear_caches, predict
-from reference_model.scenario import Event
 
 _SMMU_PROPS = {
     "accel": ["on", "off"], "ats": ["on", "off", "auto"], "ril": ["on", "off", "auto"],

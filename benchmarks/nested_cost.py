@@ -34,13 +34,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conformance.nested.host import NestedHost
+from catalogue.scenario import Scenario, load_catalogue, select
 from conformance.runner import Runner, RunOptions, run_scenarios
 from conformance.session import QmpSession
+from conformance.tiers.nested.host import NestedHost
 from images import ImageError
 from images.build import build, find, image_dir
 from images.kernel import KernelBuild
-from reference_model.scenario import Scenario, load_catalogue, select
 
 BARE = ["-M", "virt", "-device", "arm-smmuv3,primary-bus=pcie.0,id=smmu0,accel=on,ats=off,"
         "ril=on,ssidsize=0,oas=44,cmdqv=off", "-device",

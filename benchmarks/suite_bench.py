@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from harness_overhead import measure, report, tcg_scenarios  # noqa: E402
 
-from conformance.qemu_binary import choose  # noqa: E402
+from conformance.tools.qemu_binary import choose  # noqa: E402
 
 
 def timed(argv: list[str]) -> tuple[float, str, int]:

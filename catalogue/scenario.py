@@ -45,7 +45,7 @@ Keys of a ``[[scenario]]`` table:
 ``observe``
     what to read besides exit status, stderr and QMP errors: any of ``address_spaces``,
     ``idregs``, ``properties``, ``msi_gpa``, ``iort``, ``trace`` (QEMU trace events,
-    :class:`~reference_model.prediction.TracePrediction`).  Default: ``address_spaces``.
+    :class:`~catalogue.prediction.TracePrediction`).  Default: ``address_spaces``.
 ``requires``
     host capabilities the scenario needs beyond its tier (``iommufd``, ``vfio``).
 ``description``

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import BinaryError, QemuDied
-from conformance.hosts import QemuHost, QemuProcess
 from conformance.session import CommandFailed, QmpSession
+from conformance.tiers.host import QemuHost, QemuProcess
 
 _PROBE_ARGV = ["-M", "none"]
 SMMU_TYPE = "arm-smmuv3"

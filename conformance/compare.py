@@ -1,6 +1,6 @@
 """Judge an observation against a prediction: ``pass``, ``nonconformance``, or a known bug.
 
-Comparison is :func:`reference_model.prediction.diff` after one projection: inside
+Comparison is :func:`catalogue.prediction.diff` after one projection: inside
 ``smmus.<id>.idr`` and ``smmus.<id>.properties`` the harness reads more than the model
 may claim (all nine ID registers, every property), so observed keys the prediction does
 not name are dropped there.  Everywhere else an extra key *is* a finding (a device the
@@ -18,8 +18,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from reference_model.prediction import Difference, Prediction, diff
-from reference_model.scenario import KnownNonconformance
+from catalogue.prediction import Difference, Prediction, diff
+from catalogue.scenario import KnownNonconformance
 
 _PROJECTED = ("idr", "properties")
 

@@ -1,7 +1,7 @@
-"""Turn what the harness saw into a :class:`~reference_model.prediction.Prediction`.
+"""Turn what the harness saw into a :class:`~catalogue.prediction.Prediction`.
 
 The model predicts a ``Prediction``; the harness builds the same class from a
-:class:`RawObservation`, so that :func:`reference_model.prediction.diff` compares like
+:class:`RawObservation`, so that :func:`catalogue.prediction.diff` compares like
 with like.  The rules (see the Prediction docstring for the field conventions):
 
 * ``outcome`` is ``exits`` if QEMU ended before QMP came up, ``starts`` otherwise (then
@@ -25,10 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from conformance.hosts import ExitStatus
-from conformance.observe.mtree import Mtree, classify_target
-from conformance.observe.trace import TraceLine, trace_prediction
-from reference_model.prediction import (
+from catalogue.prediction import (
     AddressSpaceKind,
     DevicePrediction,
     EventResult,
@@ -36,6 +33,9 @@ from reference_model.prediction import (
     Prediction,
     SmmuPrediction,
 )
+from conformance.observe.mtree import Mtree, classify_target
+from conformance.observe.trace import TraceLine, trace_prediction
+from conformance.tiers.host import ExitStatus
 
 _PREFIX_RE = re.compile(r"^(?:\S*/)?qemu-system-[A-Za-z0-9_]+: ")
 

@@ -1,4 +1,4 @@
-"""Run scenarios on a :class:`~conformance.hosts.QemuHost` and judge them.
+"""Run scenarios on a :class:`~conformance.tiers.host.QemuHost` and judge them.
 
 :func:`run_scenarios` is the API every front end uses (``python -m conformance run``,
 the pytest plugin, the benchmark).  For one scenario, :meth:`Runner.run`:
@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from catalogue.prediction import EventResult, Prediction
+from catalogue.scenario import Scenario
 from conformance.capabilities import Capabilities, probe
 from conformance.compare import judge
 from conformance.errors import (
@@ -68,8 +70,6 @@ from conformance.errors import (
     QmpTimeout,
     ScenarioTimeout,
 )
-from conformance.hosts import ExitStatus, QemuHost, QemuProcess
-from conformance.local_host import LocalHost, LocalProcess
 from conformance.normalise import RawObservation, SmmuReading, normalise
 from conformance.observe import mtree as mtree_mod
 from conformance.observe.iort import QtestLine, read_iort
@@ -78,8 +78,8 @@ from conformance.observe.registers import read_registers
 from conformance.observe.trace import TRACE_EVENTS, TRACE_FILE, TraceLine, TraceReader
 from conformance.result import Status, Verdict
 from conformance.session import CommandFailed, QmpSession
-from reference_model.prediction import EventResult, Prediction
-from reference_model.scenario import Scenario
+from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess
+from conformance.tiers.local import LocalHost, LocalProcess
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())

@@ -27,8 +27,8 @@ from typing import Any, NoReturn
 from qemu.qmp import ExecInterruptedError, ExecuteError, QMPClient, QMPError
 
 from conformance.errors import QemuDied, QmpLost, QmpStartupFailed, QmpTimeout
-from conformance.hosts import ExitStatus, QemuProcess
 from conformance.result import QmpExchange
+from conformance.tiers.host import ExitStatus, QemuProcess
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -54,7 +54,7 @@ class CommandFailed(Exception):
 
 
 class QmpSession:
-    """A recorded QMP conversation with one :class:`~conformance.hosts.QemuProcess`."""
+    """A recorded QMP conversation with one :class:`~conformance.tiers.host.QemuProcess`."""
 
     def __init__(self, proc: QemuProcess, *, startup_timeout: float = STARTUP_TIMEOUT,
                  command_timeout: float = COMMAND_TIMEOUT) -> None:

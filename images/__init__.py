@@ -22,7 +22,7 @@ QEMU 11.1.3 for arm64 with their shared-library closure, found by reading ELF ``
 entries in Python (:mod:`images.elf`).
 
 Everything downloaded or produced is cached under
-``conformance.provision.cache_root() / "images"`` and listed with its sha256 in the
+``artefacts.provision.cache_root() / "images"`` and listed with its sha256 in the
 variant's ``manifest.json``; a rebuild with the same inputs does nothing.  Top-level Debian
 packages are pinned in :mod:`images.packages`; a missing package or a version Debian no
 longer serves is a one-line :class:`ImageError`.

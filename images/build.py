@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance.provision import ProvisionError, install_for, provision
+from artefacts.provision import ProvisionError, install_for, provision
 
 from . import ImageError, cpio, initramfs, iort, kernel
 from .packages import (
@@ -154,7 +154,7 @@ def build(variant: str, jobs: int | None = None, log: bool = True,
     if variant == "iommufd":
         kbuild = kernel.build(jobs=jobs, log=log)
         inputs["kernel_build_key"] = kbuild.key
-        from conformance.nested.machine import machine_args
+        from conformance.tiers.nested.machine import machine_args
         # the IORT depends on L0's machine and devices (and firmware's bus numbering)
         inputs["l0_machine"] = " ".join(machine_args("QEMU_EFI.fd"))
         inputs["l0_qemu_version"] = json.loads(l0.manifest.read_text()).get("version")

@@ -7,7 +7,7 @@ Contents, all arm64 from Debian:
 * ``qemu-ga`` (qemu-guest-agent), the harness's only way in: it runs commands with
   ``guest-exec`` over virtio-serial;
 * ``qemu-system-aarch64`` 11.1.3 (the QEMU under test, from
-  ``conformance.provision.provision("arm64")``) and the NIC option ROMs L2 may load;
+  ``artefacts.provision.provision("arm64")``) and the NIC option ROMs L2 may load;
 * for the stock kernel, the kernel modules L1 needs and their dependencies (read from
   each module's ``.modinfo``), decompressed and listed in load order in
   ``/etc/nested/modules``.

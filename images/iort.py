@@ -108,8 +108,8 @@ def read_live_iort(qemu: Path, firmware: Path, kernel: Path, initrd: Path,
     ``/sys/firmware/acpi/tables/IORT`` as L1's kernel received it from L0's firmware."""
     import asyncio
 
-    from conformance.nested.l1 import L1Error, L1Machine
-    from conformance.nested.qga import QgaError
+    from conformance.tiers.nested.l1 import L1Error, L1Machine
+    from conformance.tiers.nested.qga import QgaError
 
     async def go() -> bytes:
         m = L1Machine(qemu, firmware, kernel, initrd)

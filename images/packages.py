@@ -6,7 +6,7 @@ recorded, each with the sha256 that Debian's signed ``Packages`` index gives for
 variant manifest.  A ``.deb`` already in the cache whose sha256 matches is never downloaded
 again; one that does not match is downloaded again and checked.
 
-The apt configuration is private (``conformance.provision.AptEnv``, rooted in the cache):
+The apt configuration is private (``artefacts.provision.AptEnv``, rooted in the cache):
 nothing in ``/etc/apt`` or ``/var/lib/dpkg`` is read or written.  Only ``apt-get`` and
 ``dpkg-deb`` (host tools) run; nothing arm64 runs.
 """
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.provision import QEMU_VERSION, AptEnv, ProvisionError, cache_root, sha256
+from artefacts.provision import QEMU_VERSION, AptEnv, ProvisionError, cache_root, sha256
 
 from . import ImageError
 
@@ -34,7 +34,7 @@ STOCK_KERNEL: dict[str, str] = {
 }
 #: The source tree the iommufd variant cross-builds (arch all).
 KERNEL_SOURCE: dict[str, str] = {"linux-source-7.3": KERNEL_VERSION}
-#: L1 userland besides QEMU (which comes from ``conformance.provision.provision("arm64")``).
+#: L1 userland besides QEMU (which comes from ``artefacts.provision.provision("arm64")``).
 #: These are resolved with their dependency closure.
 USERLAND: dict[str, str] = {
     "busybox-static": "1:1.37.0-6+b9",

@@ -1,7 +1,7 @@
 """Executable reference model of QEMU's accelerated SMMUv3 (``arm-smmuv3,accel=on``).
 
 Pure Python; needs no QEMU.  Given a QEMU command line and a sequence of QMP events it
-predicts what QEMU does (:class:`~reference_model.prediction.Prediction`)::
+predicts what QEMU does (:class:`~catalogue.prediction.Prediction`)::
 
     from reference_model import predict
     p = predict(["-M", "virt", "-accel", "tcg",

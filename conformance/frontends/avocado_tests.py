@@ -13,12 +13,12 @@ Two ways to run it, both giving avocado's own result formats (``--xunit``,
 ``--json``, and ``--html`` with ``avocado-framework-plugin-result-html``)::
 
     # one step: avocado executes this file and reads the recipe it prints
-    avocado run --resolver-run-executables conformance/avocado_tests.py \\
+    avocado run --resolver-run-executables conformance/frontends/avocado_tests.py \\
         --resolver-exec-arguments "--qemu /path/to/qemu-system-aarch64" \\
         --xunit results.xml --json results.json
 
     # two steps: write the recipe, then run it (no executable resolution needed)
-    python -m conformance.avocado_tests --recipe conformance.json --qemu PATH
+    python -m conformance.frontends.avocado_tests --recipe conformance.json --qemu PATH
     avocado run conformance.json --xunit results.xml
 
 Options of the recipe generator: ``--qemu``, ``--tier`` (repeatable, default tcg),
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # executed as a file by avocado's exec resolver
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from conformance.result import Verdict
 
@@ -56,14 +56,14 @@ def python_for_tests() -> str:
     env = os.environ.get("SMMUV3_PYTHON")
     if env:
         return env
-    venv = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
+    venv = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
     return str(venv) if venv.exists() and sys.prefix == sys.base_prefix else sys.executable
 
 
 def recipe(scenario_specs: list[str] | None, tiers: list[str], qemu: str | None,
            profile: str | None) -> list[dict[str, Any]]:
     """The runnables recipe (a list of avocado ``Runnable`` dicts)."""
-    from conformance.cmd_run import load
+    from conformance.frontends.cmd_run import load
 
     py = python_for_tests()
     out: list[dict[str, Any]] = []
@@ -73,7 +73,7 @@ def recipe(scenario_specs: list[str] | None, tiers: list[str], qemu: str | None,
         for tier in tiers:
             if tier not in s.tiers:
                 continue
-            args = ["-m", "conformance.avocado_tests", "--one", ref, "--tier", tier]
+            args = ["-m", "conformance.frontends.avocado_tests", "--one", ref, "--tier", tier]
             if qemu:
                 args += ["--qemu", str(Path(qemu).expanduser().absolute())]
             if profile:
@@ -90,7 +90,7 @@ def recipe(scenario_specs: list[str] | None, tiers: list[str], qemu: str | None,
 
 def _source_path(name: Path) -> Path:
     """Absolute path of a scenario file the loader knows by its file name."""
-    from reference_model.scenario import default_dir
+    from catalogue.scenario import default_dir
 
     if name.is_absolute():
         return name
@@ -100,11 +100,11 @@ def _source_path(name: Path) -> Path:
 
 def run_one(ref: str, tier: str, qemu: str | None, profile: str | None) -> int:
     """Run one scenario on one tier, print the verdict, return PASS/FAIL/SKIP."""
-    from conformance.qemu_binary import choose
-    from conformance.report_text import details
+    from catalogue.scenario import select
+    from conformance.frontends.report_text import details
     from conformance.runner import Runner, RunOptions
     from conformance.tiers import host_for
-    from reference_model.scenario import select
+    from conformance.tools.qemu_binary import choose
 
     scenarios = select(ref)
     binary = choose(qemu)
@@ -130,7 +130,7 @@ def run_one(ref: str, tier: str, qemu: str | None, profile: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m conformance.avocado_tests",
+    p = argparse.ArgumentParser(prog="python -m conformance.frontends.avocado_tests",
                                 description="avocado runnables recipe for the catalogue")
     p.add_argument("--qemu", metavar="PATH", help="binary under test")
     p.add_argument("--tier", action="append", metavar="TIER", help="tier(s) (default: tcg)")
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe", metavar="FILE", help="write the recipe to FILE, not stdout")
     p.add_argument("--one", metavar="FILE:NAME", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    from catalogue.scenario import ScenarioError
     from conformance.errors import BinaryError
-    from reference_model.scenario import ScenarioError
 
     try:
         if a.one:

@@ -1,6 +1,6 @@
 """``python -m conformance <command>``: the command-line front end.
 
-Each command lives in its own module ``conformance.cmd_<name>`` exposing
+Each command lives in its own module ``conformance.frontends.cmd_<name>`` exposing
 ``add_arguments(parser)`` and ``run(args) -> int``; this file only dispatches, so that
 commands can be added without touching each other.  Errors a user can cause (bad option,
 bad scenario file, missing binary) end as one line on stderr and exit status 2, never a
@@ -17,12 +17,14 @@ from conformance.errors import Interrupted
 
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "provision": ("conformance.provision", "install QEMU 11.1.3 into a private prefix"),
-    "explain": ("conformance.cmd_explain", "print the reference model's prediction"),
-    "run": ("conformance.cmd_run", "run scenarios against a QEMU binary and print verdicts"),
-    "bisect-run": ("conformance.cmd_bisect", "exit 0/1/125 for `git bisect run`"),
-    "fingerprint": ("conformance.cmd_fingerprint", "tell which profile a QEMU build matches"),
-    "diff": ("conformance.cmd_diff", "compare two QEMU builds scenario by scenario"),
+    "provision": ("artefacts.provision", "install QEMU 11.1.3 into a private prefix"),
+    "explain": ("conformance.frontends.cmd_explain", "print the reference model's prediction"),
+    "run": ("conformance.frontends.cmd_run",
+            "run scenarios against a QEMU binary and print verdicts"),
+    "bisect-run": ("conformance.frontends.cmd_bisect", "exit 0/1/125 for `git bisect run`"),
+    "fingerprint": ("conformance.frontends.cmd_fingerprint",
+                    "tell which profile a QEMU build matches"),
+    "diff": ("conformance.frontends.cmd_diff", "compare two QEMU builds scenario by scenario"),
     "images": ("images.cli", "build the nested tier's L1 images"),
 }
 

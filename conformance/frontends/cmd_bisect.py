@@ -53,10 +53,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from conformance.cli import UsageError
+from catalogue.scenario import Scenario
 from conformance.errors import BinaryError
+from conformance.frontends.cli import UsageError
 from conformance.result import Verdict
-from reference_model.scenario import Scenario
 
 GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128
 PROG = "python -m conformance bisect-run"
@@ -154,7 +154,7 @@ def build(cmd: str, cwd: str, timeout: float | None, log: Path | None) -> tuple[
 # --------------------------------------------------------------------------- running
 async def _run_all(pairs: dict[str, list[Scenario]], binary: str, a: argparse.Namespace,
                    ) -> list[Verdict]:
-    from conformance.report_text import details
+    from conformance.frontends.report_text import details
     from conformance.runner import Runner, RunOptions, run_scenarios
     from conformance.tiers import host_for
 
@@ -180,9 +180,9 @@ async def _run_all(pairs: dict[str, list[Scenario]], binary: str, a: argparse.Na
 
 
 def _select(a: argparse.Namespace) -> dict[str, list[Scenario]]:
-    from conformance.cmd_run import load
+    from catalogue.scenario import ScenarioError
+    from conformance.frontends.cmd_run import load
     from conformance.tiers import TIER_HOSTS
-    from reference_model.scenario import ScenarioError
 
     tiers = a.tier or ["tcg"]
     for t in tiers:
@@ -213,7 +213,7 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run(a: argparse.Namespace) -> int:
-    from conformance.qemu_binary import choose
+    from conformance.tools.qemu_binary import choose
 
     pairs = _select(a)  # check the scenarios before spending time on a build
     if a.build_cmd:

@@ -16,10 +16,10 @@ build's own verdict (against ``--profile``) is shown next to it::
         error   "...: oas must be 44 bits when..." | "...: OAS must be 44 bits when..."
     112 scenario run(s) compared: 1 differ, 89 same, 22 skipped on both
 
-Fields are compared with :func:`reference_model.prediction.diff` applied to the two
+Fields are compared with :func:`catalogue.prediction.diff` applied to the two
 observations (only fields both builds filled).  A scenario that runs on one build and
 is skipped on the other (a device type or property only one build has) also differs.
-Each build is fingerprinted first (:mod:`conformance.fingerprint`), so the header says
+Each build is fingerprinted first (:mod:`conformance.tools.fingerprint`), so the header says
 which known revision each side looks like.
 
 Exit status: 0 when no scenario differs, 1 when some do (like ``diff(1)``), 2 for a
@@ -37,13 +37,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance.cli import UsageError
+from catalogue.prediction import Difference, Prediction, diff
+from catalogue.scenario import Scenario, ScenarioError
 from conformance.errors import BinaryError, HarnessError
-from conformance.qemu_binary import QemuBinary, choose
-from conformance.report_html import BuildColumn, MatrixRow, ReportError, write_report
+from conformance.frontends.cli import UsageError
+from conformance.frontends.report_html import BuildColumn, MatrixRow, ReportError, write_report
 from conformance.result import Verdict
-from reference_model.prediction import Difference, Prediction, diff
-from reference_model.scenario import Scenario, ScenarioError
+from conformance.tools.qemu_binary import QemuBinary, choose
 
 COLUMN = 48
 
@@ -176,7 +176,7 @@ async def _run_build(binary: QemuBinary, scenarios_for: dict[str, list[Scenario]
 
 
 async def _fingerprint(binary: QemuBinary, jobs: int) -> str:
-    from conformance.fingerprint import fingerprint
+    from conformance.tools.fingerprint import fingerprint
 
     try:
         fp = await fingerprint(binary.path, binary.version, jobs=jobs)
@@ -186,7 +186,7 @@ async def _fingerprint(binary: QemuBinary, jobs: int) -> str:
 
 
 def run(a: argparse.Namespace) -> int:
-    from conformance.cmd_run import load
+    from conformance.frontends.cmd_run import load
     from conformance.tiers import TIER_HOSTS
 
     if a.jobs < 1:

@@ -20,14 +20,13 @@ import json
 import sys
 from typing import Any
 
+from catalogue.prediction import Prediction
+from catalogue.scenario import Event, HostSmmu, ScenarioError, select
+from conformance.frontends.cli import UsageError
+from conformance.runner import compose_argv
+from conformance.tiers import TIER_HOSTS, host_for
 from reference_model import PROFILES, CmdlineError, ProfileError, TypeHierarchy, predict
-from reference_model.prediction import Prediction
 from reference_model.qom import TypeHierarchyError
-from reference_model.scenario import Event, HostSmmu, ScenarioError, select
-
-from .cli import UsageError
-from .runner import compose_argv
-from .tiers import TIER_HOSTS, host_for
 
 #: the binary name handed to tier hosts; explain never starts QEMU, it only asks a host
 #: for its ``tier_args()`` (the harness's own list: conformance.tiers)
@@ -139,5 +138,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from .cli import main
+    from conformance.frontends.cli import main
     sys.exit(main(["explain", *sys.argv[1:]]))

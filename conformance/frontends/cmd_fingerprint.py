@@ -1,6 +1,6 @@
 """``python -m conformance fingerprint``: which profile does this QEMU build match?
 
-Runs the catalogue's §10 fingerprint probes (:mod:`conformance.fingerprint`) against
+Runs the catalogue's §10 fingerprint probes (:mod:`conformance.tools.fingerprint`) against
 one binary on TCG, prints each probe's observation and says which known profile the
 build matches, or, if none, which probes differ from the closest ones::
 
@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from conformance.cli import UsageError
 from conformance.errors import BinaryError, HarnessError
-from conformance.fingerprint import PROBES, PROFILES, Fingerprint, fingerprint
-from conformance.qemu_binary import choose
+from conformance.frontends.cli import UsageError
+from conformance.tools.fingerprint import PROBES, PROFILES, Fingerprint, fingerprint
+from conformance.tools.qemu_binary import choose
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -23,11 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-from conformance.cli import UsageError
+from catalogue.scenario import OBSERVABLES, Scenario, ScenarioError, select, split_args
 from conformance.errors import BinaryError, HarnessError
-from conformance.flaky import Flake, find_flaky, run_repeated, summary_line
-from conformance.qemu_binary import choose
-from conformance.report_text import details, summary
+from conformance.frontends.cli import UsageError
+from conformance.frontends.report_text import details, summary
 from conformance.result import Verdict
 from conformance.runner import (
     DEFAULT_PROFILE,
@@ -37,7 +36,8 @@ from conformance.runner import (
     run_scenarios,
 )
 from conformance.tiers import TIER_HOSTS, host_for
-from reference_model.scenario import OBSERVABLES, Scenario, ScenarioError, select, split_args
+from conformance.tools.flaky import Flake, find_flaky, run_repeated, summary_line
+from conformance.tools.qemu_binary import choose
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep argv, stderr, QMP transcript and verdict per scenario here")
     p.add_argument("--timeout", type=float, default=20.0,
                    help="seconds per QMP command before QEMU counts as hung (default: 20)")
-    # CI front ends (conformance/report_tap.py, report_html.py, cmd_bisect.py)
+    # CI front ends (conformance/frontends/report_tap.py, report_html.py, cmd_bisect.py)
     p.add_argument("--tap", action="store_true",
                    help="print TAP 13 (for meson test, protocol 'tap') instead of text")
     p.add_argument("--html", metavar="DIR", help="also write a static HTML report into DIR")
@@ -77,7 +77,7 @@ def adhoc_scenario(args: list[str], tier: str) -> Scenario:
 
 def load(specs: list[str] | None) -> list[Scenario]:
     if not specs:
-        from reference_model.scenario import load_catalogue
+        from catalogue.scenario import load_catalogue
         return load_catalogue()
     out: list[Scenario] = []
     for spec in specs:
@@ -93,7 +93,7 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
 
     tap = None
     if a.tap:
-        from conformance.report_tap import TapWriter
+        from conformance.frontends.report_tap import TapWriter
         tap = TapWriter(sys.stdout, total=sum(len(x) for x in scenarios_for.values()))
 
     def show(v: Verdict) -> None:
@@ -165,7 +165,7 @@ def run(a: argparse.Namespace) -> int:
             print(summary(verdicts))
         sys.stdout.flush()
         if a.html:
-            from conformance.report_html import ReportError, write_report
+            from conformance.frontends.report_html import ReportError, write_report
             try:
                 page = write_report(a.html, verdicts)
             except ReportError as e:
@@ -175,7 +175,7 @@ def run(a: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     if a.bisect:
-        from conformance.cmd_bisect import decide
+        from conformance.frontends.cmd_bisect import decide
         code, why = decide(verdicts)
         print(f"bisect: exit {code} ({why})", file=sys.stderr)
         return code

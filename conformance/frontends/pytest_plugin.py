@@ -37,14 +37,14 @@ from typing import Any
 
 import pytest
 
+from catalogue.scenario import Scenario, ScenarioError, load_catalogue
 from conformance.errors import BinaryError
-from conformance.hosts import QemuHost
-from conformance.qemu_binary import choose
-from conformance.report_text import details
+from conformance.frontends.report_text import details
 from conformance.result import Verdict
 from conformance.runner import DEFAULT_PROFILE, Runner, RunOptions
 from conformance.tiers import TIER_HOSTS, host_for
-from reference_model.scenario import Scenario, ScenarioError, load_catalogue
+from conformance.tiers.host import QemuHost
+from conformance.tools.qemu_binary import choose
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A static HTML report of verdicts: ``run --html DIR`` and ``diff --html DIR``.
 
 The report is one self-contained ``index.html`` (the stylesheet from
-``conformance/templates/report.css`` is inlined; no scripts, no external resources),
+``conformance/frontends/templates/report.css`` is inlined; no scripts, no external resources),
 so a CI job can publish the folder as an artifact and anyone can open it from disk.
 It holds, in this order:
 
@@ -35,8 +35,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from catalogue.prediction import Difference
 from conformance.result import STATUSES, Verdict
-from reference_model.prediction import Difference
 
 #: catalogue section of a row id (first match wins; ``AS`` before ``A``)
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -260,7 +260,7 @@ def _matrix(builds: Sequence[BuildColumn], rows: Sequence[MatrixRow]) -> str:
 
 
 def _css() -> str:
-    return resources.files("conformance").joinpath("templates/report.css").read_text(
+    return resources.files("conformance.frontends").joinpath("templates/report.css").read_text(
         encoding="utf-8")
 
 

@@ -11,8 +11,8 @@ import json
 import shlex
 from typing import Any
 
+from catalogue.prediction import Difference
 from conformance.result import Verdict
-from reference_model.prediction import Difference
 
 TRANSCRIPT_LINES = 40
 MAX_MESSAGE = 300

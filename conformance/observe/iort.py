@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from reference_model.prediction import IortPrediction
+from catalogue.prediction import IortPrediction
 
 FW_CFG_BASE = 0x09020000
 FW_CFG_DATA = FW_CFG_BASE

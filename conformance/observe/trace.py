@@ -23,7 +23,7 @@ import os
 import re
 from pathlib import Path
 
-from reference_model.prediction import TracePrediction
+from catalogue.prediction import TracePrediction
 
 #: trace events the harness enables for the ``trace`` observable
 TRACE_EVENTS = ("smmu_add_mr", "smmu_reset_exit")

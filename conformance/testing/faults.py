@@ -46,10 +46,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.hosts import QemuProcess
-from conformance.local_host import TMP_PREFIX, process_state
 from conformance.result import Verdict
 from conformance.runner import FaultContext, Phase
+from conformance.tiers.host import QemuProcess
+from conformance.tiers.local import TMP_PREFIX, process_state
 
 KINDS = ("sigkill", "sigterm", "sigsegv", "sigabrt", "sigstop", "close-qmp", "unlink-qmp",
          "flood", "raise", "cancel", "none", "timer-sigkill", "timer-sigsegv")

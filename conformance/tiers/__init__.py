@@ -1,8 +1,8 @@
-"""Which :class:`~conformance.hosts.QemuHost` serves each tier.
+"""Which :class:`~conformance.tiers.host.QemuHost` serves each tier.
 
 A table, so a tier plugs in by adding a row: ``tcg`` and ``kvm`` run QEMU as a local
-child process (:class:`~conformance.local_host.LocalHost`); ``nested`` comes from
-``conformance.nested`` (the nested-KVM tier, owned separately), looked up lazily so that
+child process (:class:`~conformance.tiers.local.LocalHost`); ``nested`` comes from
+``conformance.tiers.nested`` (the nested-KVM tier, owned separately), looked up lazily so that
 its absence only makes the tier unavailable, with the reason.  ``hw`` needs a host with
 an SMMUv3 and VFIO devices and has no host implementation yet.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from conformance.hosts import QemuHost
-from conformance.local_host import LocalHost, kvm_unavailable_reason
+from conformance.tiers.host import QemuHost
+from conformance.tiers.local import LocalHost, kvm_unavailable_reason
 
 
 class _UnavailableHost(LocalHost):
@@ -34,13 +34,13 @@ def _kvm(binary: str) -> QemuHost:
 
 def _nested(binary: str) -> QemuHost:
     try:
-        mod = importlib.import_module("conformance.nested")
+        mod = importlib.import_module("conformance.tiers.nested")
     except ImportError as e:
         return _UnavailableHost(binary, "nested", f"nested tier not installed ({e})")
     factory = getattr(mod, "make_host", None)
     if factory is None:
         return _UnavailableHost(binary, "nested",
-                                "conformance.nested has no make_host(binary) yet")
+                                "conformance.tiers.nested has no make_host(binary) yet")
     host: QemuHost = factory(binary)
     return host
 

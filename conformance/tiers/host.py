@@ -6,7 +6,7 @@ and how its QMP socket is reached:
 
 * :class:`LocalHost` (TCG tier, native KVM tier): a child process of the harness, QMP on
   a UNIX socket in a private temporary directory.
-* the nested host (``conformance.nested``): QEMU runs inside an L1 Linux guest, started
+* the nested host (``conformance.tiers.nested``): QEMU runs inside an L1 Linux guest, started
   with qemu-guest-agent's ``guest-exec``; its QMP listens on TCP inside L1 and is reached
   through L0's user-mode ``hostfwd``.
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import HostError
-from conformance.hosts import ExitStatus, QemuHost, QemuProcess, QmpAddress
+from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())

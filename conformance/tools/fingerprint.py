@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.errors import HarnessError
-from conformance.local_host import LocalHost
 from conformance.observe.iort import IortError, QtestLine, read_iort
 from conformance.session import CommandFailed, QmpSession
+from conformance.tiers.local import LocalHost
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())

@@ -22,9 +22,9 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from catalogue.scenario import Scenario
 from conformance.result import Verdict
 from conformance.runner import Runner, run_scenarios
-from reference_model.scenario import Scenario
 
 
 def signature(v: Verdict) -> str:

@@ -39,7 +39,7 @@ class QemuBinary:
 
 
 def _provisioned() -> Path:
-    from conformance.provision import install_for
+    from artefacts.provision import install_for
 
     return install_for().launcher
 

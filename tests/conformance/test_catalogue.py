@@ -7,7 +7,7 @@ turns the verdict into a pytest outcome.
 
 import pytest
 
-from conformance.pytest_plugin import ConformanceCase, ConformanceSession
+from conformance.frontends.pytest_plugin import ConformanceCase, ConformanceSession
 
 
 @pytest.mark.asyncio(loop_scope="session")

@@ -66,7 +66,7 @@ DEBIAN_QEMU = Path("/usr/bin/qemu-system-aarch64")  # Debian 12's QEMU 7.2 (apt)
 @pytest.fixture(scope="session")
 def qemu_11() -> str:
     """The provisioned QEMU 11.1.3 launcher (``./setup.sh``)."""
-    from conformance.provision import install_for
+    from artefacts.provision import install_for
 
     launcher = install_for().launcher
     if not launcher.exists():

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from conftest import REPO, leftovers
 
-from conformance.avocado_tests import recipe
+from conformance.frontends.avocado_tests import recipe
 
 P1 = f"{REPO}/scenarios/preconditions.toml:p1-accel-on-tcg"
 P6 = "p6-no-primary-bus"
@@ -103,7 +103,7 @@ def test_pass_fail_skip_in_avocado_results(qemu_11: str, qemu_72: str, tmp_path:
 
 def test_one_step_executable_resolution(qemu_11: str, tmp_path: Path,
                                         short_tmp: Path) -> None:
-    exe = REPO / "conformance" / "avocado_tests.py"
+    exe = REPO / "conformance" / "frontends" / "avocado_tests.py"
     assert os.access(exe, os.X_OK), f"{exe} must be executable for avocado's resolver"
     r = run_avocado(tmp_path, short_tmp, "--resolver-run-executables", str(exe),
                     "--resolver-exec-arguments", f"--qemu {qemu_11} --scenario {P1}",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, leftovers, run_cli
 
-from conformance.cmd_bisect import ABORT, BAD, GOOD, SKIP, decide
+from conformance.frontends.cmd_bisect import ABORT, BAD, GOOD, SKIP, decide
 from conformance.result import Verdict
 
 SCENARIOS = REPO / "scenarios"

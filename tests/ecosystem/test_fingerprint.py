@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import leftovers, run_cli
 
-from conformance.fingerprint import PROBES, PROFILES, ProbeResult, compare, error_text
+from conformance.tools.fingerprint import PROBES, PROFILES, ProbeResult, compare, error_text
 
 
 def test_probe_table_is_complete() -> None:

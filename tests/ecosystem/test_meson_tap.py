@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from reference_model.scenario import select
+from catalogue.scenario import select
 
 MESON_BUILD = """project('smmuv3-conformance-in-meson', meson_version: '>=1.0')
 python = find_program('{python}')

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ecosystem_helpers import count_colour, read_png, screenshot
 
-from conformance.report_html import (
+from catalogue.prediction import Difference
+from conformance.frontends.report_html import (
     BuildColumn,
     MatrixRow,
     render_report,
@@ -21,7 +22,6 @@ from conformance.report_html import (
     write_report,
 )
 from conformance.result import Verdict
-from reference_model.prediction import Difference
 
 PASS_RGB = (0xD9, 0xF2, 0xD9)
 FAIL_RGB = (0xF8, 0xD0, 0xD0)

@@ -10,8 +10,8 @@ from conformance.result import Verdict
 
 tap_parser = pytest.importorskip("tap.parser")
 
-from conformance.report_tap import TapWriter, render_tap  # noqa: E402
-from conformance.report_tap import test_name as tap_test_name  # noqa: E402
+from conformance.frontends.report_tap import TapWriter, render_tap  # noqa: E402
+from conformance.frontends.report_tap import test_name as tap_test_name  # noqa: E402
 
 
 def parse(text: str) -> list[object]:

@@ -57,9 +57,9 @@ def test_junit_via_pytest_plugin(qemu_11: str, tmp_path: Path) -> None:
     """pytest's own --junitxml over the plugin's per-scenario tests parses as JUnit."""
     import xml.etree.ElementTree as ET
 
-    plugin = REPO / "conformance" / "pytest_plugin.py"
+    plugin = REPO / "conformance" / "frontends" / "pytest_plugin.py"
     if not plugin.exists():
-        pytest.skip("conformance/pytest_plugin.py is not there yet")
+        pytest.skip("conformance/frontends/pytest_plugin.py is not there yet")
     junit = tmp_path / "junit.xml"
     r = run_cli_pytest(tmp_path, "--qemu", qemu_11, "--tier", "tcg", "--scenario-file",
                        str(REPO / "scenarios" / "preconditions.toml"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from catalogue.prediction import Prediction, diff
 from conformance.observe.iort import (
     IortError,
     find_table,
@@ -14,7 +15,6 @@ from conformance.observe.iort import (
     table_starts,
 )
 from reference_model import predict
-from reference_model.prediction import Prediction, diff
 
 RECORDED = "iort-two-smmus-pxb-gicv3.hex"
 

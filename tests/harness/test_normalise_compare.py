@@ -1,10 +1,10 @@
 """stderr splitting, argv scanning and the judging rules (strict xfail)."""
 
+from catalogue.prediction import Prediction, SmmuPrediction
+from catalogue.scenario import KnownNonconformance
 from conformance.capabilities import scan_argv
 from conformance.compare import judge
 from conformance.normalise import split_stderr
-from reference_model.prediction import Prediction, SmmuPrediction
-from reference_model.scenario import KnownNonconformance
 
 
 def test_stderr_prefix_is_stripped_whatever_the_binary_path() -> None:

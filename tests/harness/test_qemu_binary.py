@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conformance.errors import BinaryError
-from conformance.qemu_binary import ENV_VAR, choose, resolve_path
+from conformance.tools.qemu_binary import ENV_VAR, choose, resolve_path
 
 
 def test_explicit_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from catalogue.prediction import TracePrediction
 from conformance.normalise import RawObservation, normalise
 from conformance.observe.trace import TraceReader, parse, parse_line, trace_prediction
-from reference_model.prediction import TracePrediction
 
 
 def _log(path: Path) -> str:

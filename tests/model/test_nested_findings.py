@@ -6,8 +6,8 @@ Each string here was printed by QEMU 11.1.3 (arm64) under KVM in L1.
 
 from __future__ import annotations
 
+from catalogue.scenario import HostSmmu
 from reference_model import predict
-from reference_model.scenario import HostSmmu
 
 KVM = ["-accel", "kvm", "-cpu", "host", "-bios", "/dev/null"]
 L1_HOST = HostSmmu(idr0=0x0D44101B, idr1=0x02730010, idr3=0x1414, idr5=0x74)

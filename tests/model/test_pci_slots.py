@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from catalogue.prediction import Prediction
+from catalogue.scenario import Event
 from reference_model import predict
-from reference_model.prediction import Prediction
 from reference_model.rules.pci_slots import parse_addr
-from reference_model.scenario import Event
 
 BASE = "-S -nodefaults -display none -accel tcg -M virt "
 RP = "-device pcie-root-port,id=rp0,chassis=1 "

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue.prediction import Prediction
+from catalogue.scenario import Event, HostSmmu
 from reference_model import PROFILES, CmdlineError, TypeHierarchy, predict
 from reference_model.cmdline import split_opts
-from reference_model.prediction import Prediction
 from reference_model.rules import RULES, host_compat, idregs, invalidation, ste
 from reference_model.rules.admission import classify
 from reference_model.rules.properties import qdict_order
-from reference_model.scenario import Event, HostSmmu
 
 TCG = ["-accel", "tcg"]
 KVM = ["-accel", "kvm", "-cpu", "host", "-bios", "/dev/null"]

@@ -4,9 +4,9 @@ import shlex
 
 import pytest
 
+from catalogue.prediction import TracePrediction
+from catalogue.scenario import Event, ScenarioError, parse_scenario
 from reference_model import predict
-from reference_model.prediction import TracePrediction
-from reference_model.scenario import Event, ScenarioError, parse_scenario
 
 BASE = "-S -nodefaults -display none -accel tcg "
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from conformance.nested.host import NestedHost, make_host
+from conformance.tiers.nested.host import NestedHost, make_host
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")

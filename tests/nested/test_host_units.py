@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.nested import machine
-from conformance.nested.host import NestedHost, _listening
+from conformance.tiers.nested import machine
+from conformance.tiers.nested.host import NestedHost, _listening
 
 HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
           "   uid  timeout inode\n")

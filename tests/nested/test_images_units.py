@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.provision import install_for
+from artefacts.provision import install_for
 from images import ImageError, cpio, elf, iort
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-PATHS = ("images", "conformance/nested", "tests/nested", "benchmarks/nested_cost.py")
+PATHS = ("images", "conformance/tiers/nested", "tests/nested", "benchmarks/nested_cost.py")
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:

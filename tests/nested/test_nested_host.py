@@ -1,6 +1,6 @@
 """The nested host against a real L0/L1 (slow: boots L1 under TCG once per session).
 
-Checks the contract of :class:`conformance.hosts.QemuProcess` across the L0/L1
+Checks the contract of :class:`conformance.tiers.host.QemuProcess` across the L0/L1
 boundary: a started L2 reaches QMP through L0's hostfwd, its exit status and stderr come
 back through the guest agent, a hung or stopped L2 is killed and leaves nothing in L1,
 and L1 is recovered when an L2 leaves it in a bad state.  With the iommufd image it also
@@ -14,9 +14,9 @@ import re
 
 import pytest
 
-from conformance.hosts import ExitStatus
-from conformance.nested.host import NestedHost
 from conformance.session import QmpSession
+from conformance.tiers.host import ExitStatus
+from conformance.tiers.nested.host import NestedHost
 
 pytestmark = [pytest.mark.nested, pytest.mark.slow,
               pytest.mark.asyncio(loop_scope="session")]

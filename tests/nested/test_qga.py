@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from conformance.nested.qga import (
+from conformance.tiers.nested.qga import (
     ExecStatus,
     QgaClient,
     QgaCommandError,

@@ -1,7 +1,7 @@
 """Fixtures for fault-injection tests on a real QEMU (the provisioned 11.1.3 by default).
 
 Every test gets a private temporary root (short: UNIX socket paths are limited to 108
-bytes) so that leak accounting (:func:`conformance.faults.leaks`) sees only what that
+bytes) so that leak accounting (:func:`conformance.testing.faults.leaks`) sees only what that
 test's runs created.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance.errors import BinaryError
-from conformance.qemu_binary import choose
+from conformance.tools.qemu_binary import choose
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.faults import leaks
+from conformance.testing.faults import leaks
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.faults import Fault, leaks
-from conformance.local_host import LocalHost
+from catalogue.scenario import Scenario, default_dir, select
 from conformance.result import Verdict
 from conformance.runner import Phase, Runner, RunOptions
-from reference_model.scenario import Scenario, default_dir, select
+from conformance.testing.faults import Fault, leaks
+from conformance.tiers.local import LocalHost
 
 HOTPLUG = "hotplug.toml:hot-add-then-del"  # two events
 TWO_SMMUS = "idregs.toml:idr-two-instances"  # two SMMUs: READ #0 and #1

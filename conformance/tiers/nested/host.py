@@ -1,6 +1,6 @@
-"""The nested tier's :class:`~conformance.hosts.QemuHost`: QEMU under test runs in L1.
+"""The nested tier's :class:`~conformance.tiers.host.QemuHost`: QEMU under test runs in L1.
 
-:class:`NestedHost` boots L1 (:class:`~conformance.nested.l1.L1Machine`) lazily, at the
+:class:`NestedHost` boots L1 (:class:`~conformance.tiers.nested.l1.L1Machine`) lazily, at the
 first scenario that needs it, and keeps it for the whole session; each scenario gets a
 fresh L2 (:class:`NestedProcess`):
 
@@ -16,7 +16,7 @@ fresh L2 (:class:`NestedProcess`):
 
 Only one L2 runs at a time (one QMP port); concurrent ``start`` calls queue.  After an
 L2 that had to be killed, or any guest-agent failure, L1 is checked before the next L2
-(:meth:`~conformance.nested.l1.L1Machine.healthy`): the passthrough device is re-bound
+(:meth:`~conformance.tiers.nested.l1.L1Machine.healthy`): the passthrough device is re-bound
 to vfio-pci if that is all that is wrong, otherwise L1 is rebooted.
 
 Which image L1 boots: ``$SMMUV3_NESTED_IMAGE`` (``stock``, ``iommufd`` or ``auto``, the
@@ -35,10 +35,10 @@ import signal
 import time
 from pathlib import Path
 
-from conformance.hosts import ExitStatus, QemuHost, QemuProcess, QmpAddress
-from conformance.nested import machine
-from conformance.nested.l1 import L1Error, L1Machine
-from conformance.nested.qga import QgaClient, QgaError
+from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
+from conformance.tiers.nested import machine
+from conformance.tiers.nested.l1 import L1Error, L1Machine
+from conformance.tiers.nested.qga import QgaClient, QgaError
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -187,7 +187,7 @@ class NestedHost(QemuHost):
 
     # ------------------------------------------------------------------ setup
     def _resolve(self) -> None:
-        from conformance.provision import install_for
+        from artefacts.provision import install_for
         from images.build import VARIANTS, find
 
         want = self.image_name

@@ -3,7 +3,7 @@
 :class:`L1Machine` owns the L0 process and everything around it: a private temporary
 folder (``smmuv3-nested-*``) for the guest-agent socket, the console log and the L0
 stderr; a free loopback port that L0 forwards to L2's QMP port in L1; and the
-:class:`~conformance.nested.qga.QgaClient`.  :meth:`L1Machine.boot` returns once the
+:class:`~conformance.tiers.nested.qga.QgaClient`.  :meth:`L1Machine.boot` returns once the
 guest agent answers and L1 has been prepared:
 
 * ``/dev/kvm`` exists (else the boot is reported as unusable, with the dmesg tail);
@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.nested import machine
-from conformance.nested.qga import QgaClient, QgaError
+from conformance.tiers.nested import machine
+from conformance.tiers.nested.qga import QgaClient, QgaError
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())

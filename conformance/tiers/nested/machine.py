@@ -1,6 +1,6 @@
 """L0: the x86 QEMU (TCG) that runs L1, and the arguments that define it.
 
-L0 is ``qemu-system-aarch64`` 11.1.3 for x86 (``conformance.provision``) with:
+L0 is ``qemu-system-aarch64`` 11.1.3 for x86 (``artefacts.provision``) with:
 
 * ``-M virt,virtualization=on,gic-version=3,iommu=smmuv3``: EL2 for L1's KVM, a GICv3
   for vgic-v3, and the machine's SMMUv3, which virt creates with ``stage=nested`` so

@@ -17,7 +17,7 @@ implements the QGA conventions directly:
 
 Requests are serialised with a lock: QGA answers strictly in order, one at a time.
 Every wait has a timeout (:class:`QgaTimeout`); a closed socket is :class:`QgaLost`.
-Logging is silent unless the application configures ``conformance.nested.qga``.
+Logging is silent unless the application configures ``conformance.tiers.nested.qga``.
 """
 
 from __future__ import annotations
