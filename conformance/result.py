@@ -31,8 +31,53 @@ Status = Literal["pass", "nonconformance", "expected-nonconformance", "unexpecte
                  "skipped", "infra-error"]
 STATUSES: tuple[Status, ...] = ("pass", "nonconformance", "expected-nonconformance",
                                 "unexpected-pass", "skipped", "infra-error")
+
+#: ``git bisect run`` exit statuses: good, bad, cannot test (skip), abort the bisection
+BISECT_GOOD, BISECT_BAD, BISECT_SKIP, BISECT_ABORT = 0, 1, 125, 128
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What one verdict status is in each front end (one row of :data:`STATUS`)."""
+
+    #: pytest outcome: ``passed``, ``xfail``, ``failed`` or ``skipped``
+    pytest: str
+    #: the TAP test point starts ``ok`` (else ``not ok``)
+    tap_ok: bool
+    #: TAP directive after ``#`` (``SKIP``, ``TODO``) or ``None``
+    tap_directive: str | None
+    #: what ``meson test`` makes of that TAP point
+    meson: str
+    #: avocado test status (``PASS``, ``FAIL``, ``SKIP``)
+    avocado: str
+    #: ``bisect-run`` exit status when this is the deciding verdict
+    bisect: int
+    #: whether the status makes a run fail (CLI exit 1)
+    failed: bool
+
+    @property
+    def tap(self) -> str:
+        """The TAP point's shape, e.g. ``not ok # TODO``."""
+        head = "ok" if self.tap_ok else "not ok"
+        return f"{head} # {self.tap_directive}" if self.tap_directive else head
+
+
+#: verdict status -> its rendering in every front end.  The one table: the pytest plugin,
+#: TAP, avocado, ``bisect-run`` and the CLI's exit status read it, and
+#: tests/harness/test_status_table.py checks it row by row against docs/ci-integration.md.
+STATUS: dict[Status, Rendering] = {
+    "pass": Rendering("passed", True, None, "OK", "PASS", BISECT_GOOD, False),
+    "expected-nonconformance": Rendering("xfail", False, "TODO", "EXPECTEDFAIL", "PASS",
+                                         BISECT_GOOD, False),
+    "nonconformance": Rendering("failed", False, None, "FAIL", "FAIL", BISECT_BAD, True),
+    "unexpected-pass": Rendering("failed", False, None, "FAIL", "FAIL", BISECT_BAD, True),
+    "skipped": Rendering("skipped", True, "SKIP", "SKIP", "SKIP", BISECT_SKIP, False),
+    "infra-error": Rendering("failed", False, None, "FAIL", "FAIL", BISECT_SKIP, True),
+}
+assert set(STATUS) == set(STATUSES)
+
 #: statuses that make a run fail
-FAILING: frozenset[str] = frozenset({"nonconformance", "unexpected-pass", "infra-error"})
+FAILING: frozenset[str] = frozenset(k for k, r in STATUS.items() if r.failed)
 
 
 @dataclass
@@ -67,7 +112,12 @@ class Verdict:
 
     @property
     def failed(self) -> bool:
-        return self.status in FAILING
+        return STATUS[self.status].failed
+
+    @property
+    def rendering(self) -> Rendering:
+        """How every front end shows this verdict (:data:`STATUS`)."""
+        return STATUS[self.status]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

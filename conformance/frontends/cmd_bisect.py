@@ -56,12 +56,19 @@ from typing import NoReturn
 from catalogue.scenario import Scenario
 from conformance.errors import BinaryError
 from conformance.frontends.cli import UsageError
-from conformance.result import Verdict
+from conformance.result import (
+    BISECT_ABORT,
+    BISECT_BAD,
+    BISECT_GOOD,
+    BISECT_SKIP,
+    STATUS,
+    Verdict,
+)
 
-GOOD, BAD, SKIP, ABORT = 0, 1, 125, 128
+GOOD, BAD, SKIP, ABORT = BISECT_GOOD, BISECT_BAD, BISECT_SKIP, BISECT_ABORT
 PROG = "python -m conformance bisect-run"
-BAD_STATUSES = frozenset({"nonconformance", "unexpected-pass"})
-GOOD_STATUSES = frozenset({"pass", "expected-nonconformance"})
+BAD_STATUSES = frozenset(k for k, r in STATUS.items() if r.bisect == BAD)
+GOOD_STATUSES = frozenset(k for k, r in STATUS.items() if r.bisect == GOOD)
 BUILD_TAIL_LINES = 25
 
 

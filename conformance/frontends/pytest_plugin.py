@@ -40,7 +40,7 @@ import pytest
 from catalogue.scenario import Scenario, ScenarioError, load_catalogue
 from conformance.errors import BinaryError
 from conformance.frontends.report_text import details
-from conformance.result import Verdict
+from conformance.result import STATUS, Verdict
 from conformance.runner import DEFAULT_PROFILE, Runner, RunOptions
 from conformance.tiers import TIER_HOSTS, host_for
 from conformance.tiers.host import QemuHost
@@ -136,11 +136,12 @@ class ConformanceSession:
 
     def check(self, v: Verdict) -> None:
         """Turn a verdict into the pytest outcome (see module docstring)."""
-        if v.status == "skipped":
+        outcome = STATUS[v.status].pytest
+        if outcome == "skipped":
             pytest.skip(v.reason)
-        if v.status == "pass":
+        if outcome == "passed":
             return
-        if v.status == "expected-nonconformance":
+        if outcome == "xfail":
             pytest.xfail(f"known QEMU bug: {v.reason}")
         pytest.fail(f"{v.status}: {v.reason}\n{details(v)}", pytrace=False)
 

@@ -50,7 +50,7 @@ import shlex
 from collections.abc import Iterable
 from typing import TextIO
 
-from conformance.result import Verdict
+from conformance.result import STATUS, Verdict
 
 TAP_VERSION_LINE = "TAP version 13"
 #: stderr lines kept in the YAML block
@@ -113,20 +113,19 @@ def _yaml_block(v: Verdict, indent: str = "  ") -> list[str]:
 
 def tap_point(number: int, v: Verdict) -> list[str]:
     """The line(s) for one verdict: the test point, then its YAML block unless ``ok``."""
-    name = _escape(test_name(v))
-    if v.status == "pass":
-        return [f"ok {number} - {name}"]
-    if v.status == "skipped":
-        return [f"ok {number} - {name} # SKIP {_directive_text(v.reason or 'skipped')}"]
-    if v.status == "expected-nonconformance":
-        head = f"not ok {number} - {name} # TODO known QEMU bug: {_directive_text(v.reason)}"
-    elif v.status == "unexpected-pass":
-        head = f"not ok {number} - {name} (unexpected pass)"
-    elif v.status == "infra-error":
-        head = f"not ok {number} - {name} (infra-error)"
-    else:
-        head = f"not ok {number} - {name}"
-    return [head, *_yaml_block(v)]
+    r = STATUS[v.status]
+    head = f"{'ok' if r.tap_ok else 'not ok'} {number} - {_escape(test_name(v))}"
+    if r.tap_directive == "SKIP":
+        head += f" # SKIP {_directive_text(v.reason or 'skipped')}"
+    elif r.tap_directive == "TODO":
+        head += f" # TODO known QEMU bug: {_directive_text(v.reason)}"
+    elif v.status in _POINT_NOTE:
+        head += f" ({_POINT_NOTE[v.status]})"
+    return [head] if r.tap_ok else [head, *_yaml_block(v)]
+
+
+#: what a plain ``not ok`` point adds after its name, so the log says which failure it is
+_POINT_NOTE = {"unexpected-pass": "unexpected pass", "infra-error": "infra-error"}
 
 
 class TapWriter:
