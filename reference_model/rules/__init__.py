@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, ParamSpec, TypeVar
 
 from ..prediction import RuleFiring
 
@@ -64,7 +64,8 @@ RULES: dict[str, Rule] = {}
 #: the firing of every registered rule without a detail, by rule id
 FIRED: dict[str, RuleFiring] = {}
 
-F = TypeVar("F", bound=Callable[..., object])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def register(id: str, row: str, source: str, predicted: bool = False, doc: str = "") -> Rule:
@@ -77,12 +78,31 @@ def register(id: str, row: str, source: str, predicted: bool = False, doc: str =
     return r
 
 
-def rule(id: str, row: str, source: str, predicted: bool = False) -> Callable[[F], F]:
+class RuleFn(Generic[P, R]):
+    """A rule that is a function (what :func:`rule` gives back): call it as the
+    function; :attr:`rule` is its registered :class:`Rule` and :attr:`id` its id, which
+    the engine fires when it uses the function's result."""
+
+    __slots__ = ("fn", "id", "rule")
+
+    def __init__(self, r: Rule, fn: Callable[P, R]) -> None:
+        self.rule = r
+        self.id = r.id
+        self.fn = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<rule {self.id} {self.fn.__qualname__}>"
+
+
+def rule(id: str, row: str, source: str, predicted: bool = False
+         ) -> Callable[[Callable[P, R]], RuleFn[P, R]]:
     """Decorator: register ``fn`` as rule ``id``; its docstring documents the rule."""
 
-    def deco(fn: F) -> F:
-        r = register(id, row, source, predicted, (fn.__doc__ or "").strip().split("\n")[0])
-        fn.rule = r  # type: ignore[attr-defined]
-        return fn
+    def deco(fn: Callable[P, R]) -> RuleFn[P, R]:
+        return RuleFn(register(id, row, source, predicted,
+                               (fn.__doc__ or "").strip().split("\n")[0]), fn)
 
     return deco

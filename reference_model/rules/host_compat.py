@@ -37,6 +37,8 @@ for _id, _f, _ in CHECKS:
     register(f"{_id}.host-{_f.lower()}", _id, "11.1" if _id == "H8" else "merged",
              predicted=True, doc=f"host IDR field {_f} compared with the vSMMU's")
 register("H0.data-type", "H0", "merged", predicted=True, doc="hw_info type must be 2")
+R_CMDQV_PROBE = register("7b.cmdqv-host-probe", "7b", "11.1",
+                         doc="cmdqv=on with VFIO on a host without a Tegra241 CMDQV fails")
 
 
 def host_idr(h: HostSmmu) -> dict[str, int]:

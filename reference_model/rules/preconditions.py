@@ -139,3 +139,6 @@ def plug(b: Behaviour, accel: bool, stage: Any, bypass: bool, dt_mode: bool,
         if not on_pcie0:
             return None, "P10.warn"
     return None, None
+
+
+R_HOTPLUG = register("P5.hotplug", "P5", "10.2", doc="hotplug rules (bus, device class)")
