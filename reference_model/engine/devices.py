@@ -99,7 +99,7 @@ def cold_plug(run: Run, cl: cmdline.ParsedCmdline) -> Stop | None:
             got = pci_slots.choose(bus, devs.values(), None, driver, False, False, run.m)
             if isinstance(got, tuple):
                 rid, text = got
-                run.fire(rid, driver)
+                run.rules.append(FIRED[rid])  # as add_device: no detail
                 return d.location + text, rid, 1
             devfn = got
             dev = PciDev(key, id, driver, bus, True, devfn)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar, cast
 
 from ..prediction import RuleFiring
 
@@ -66,6 +66,7 @@ FIRED: dict[str, RuleFiring] = {}
 
 P = ParamSpec("P")
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 
 def register(id: str, row: str, source: str, predicted: bool = False, doc: str = "") -> Rule:
@@ -78,23 +79,18 @@ def register(id: str, row: str, source: str, predicted: bool = False, doc: str =
     return r
 
 
-class RuleFn(Generic[P, R]):
+class RuleFn(Protocol[P, R_co]):
     """A rule that is a function (what :func:`rule` gives back): call it as the
     function; :attr:`rule` is its registered :class:`Rule` and :attr:`id` its id, which
-    the engine fires when it uses the function's result."""
+    the engine fires when it uses the function's result.
 
-    __slots__ = ("fn", "id", "rule")
+    A typed view of the function itself, not a wrapper: a wrapper's ``__call__`` would
+    cost every call a second Python frame."""
 
-    def __init__(self, r: Rule, fn: Callable[P, R]) -> None:
-        self.rule = r
-        self.id = r.id
-        self.fn = fn
+    rule: Rule
+    id: str
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.fn(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<rule {self.id} {self.fn.__qualname__}>"
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
 def rule(id: str, row: str, source: str, predicted: bool = False
@@ -102,7 +98,9 @@ def rule(id: str, row: str, source: str, predicted: bool = False
     """Decorator: register ``fn`` as rule ``id``; its docstring documents the rule."""
 
     def deco(fn: Callable[P, R]) -> RuleFn[P, R]:
-        return RuleFn(register(id, row, source, predicted,
-                               (fn.__doc__ or "").strip().split("\n")[0]), fn)
+        r = register(id, row, source, predicted, (fn.__doc__ or "").strip().split("\n")[0])
+        setattr(fn, "rule", r)  # noqa: B010 (the function becomes a RuleFn here)
+        setattr(fn, "id", r.id)  # noqa: B010
+        return cast("RuleFn[P, R]", fn)
 
     return deco
