@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from .. import cmdline
 from ..cmdline import CmdlineError, DeviceOpt
 from ..machine import Bus, PciDev, Smmu
-from ..rules import FIRED, admission, host_compat, idregs, pci_slots, preconditions
 from ..rules import address_space as asr
+from ..rules import admission, host_compat, idregs, pci_slots, preconditions
 from ..rules.properties import qdict_order
 from ..rules.qdev import R_DEFBUS, R_PXB_ONLY_BRIDGES, R_QDEV
 from .memo import Traits, traits
@@ -38,7 +38,6 @@ from .smmu import add_smmu, new_object_props
 
 __all__ = ["add_device", "cold_plug"]
 
-_FIRED_PORT_SLOT = FIRED[pci_slots.R_PORT_SLOT.id]
 _NEXT_FN0 = pci_slots.NEXT_FN0
 #: property set order of the two PCI properties whose values the model checks
 _ADDR_BEFORE_IOMMUFD = qdict_order(("addr", "iommufd"))[0] == "addr"
@@ -96,11 +95,9 @@ def cold_plug(run: Run, cl: cmdline.ParsedCmdline) -> Stop | None:
             bus.slots = _NEXT_FN0[devfn]
             dev = PciDev(key, id, driver, bus, True, devfn)
         else:
-            got = pci_slots.choose(bus, devs.values(), None, driver, False, False, run.m)
+            got = pci_slots.choose(bus, devs.values(), None, driver, False, False)
             if isinstance(got, tuple):
-                rid, text = got
-                run.rules.append(FIRED[rid])  # as add_device: no detail
-                return d.location + text, rid, 1
+                return d.location + run.fmt(got), got[0], 1
             devfn = got
             dev = PciDev(key, id, driver, bus, True, devfn)
             pci_slots.occupy(bus, dev)
@@ -200,11 +197,9 @@ def add_device(run: Run, driver: str, props: Mapping[str, str], id: str | None,
     devfn = bus.slots
     if addr is not None or devfn is None or not (
             cold or not devfn or bus.hotpluggable != pci_slots.PORT):
-        got = pci_slots.choose(bus, run.devs.values(), addr, driver, not cold, mf, run.m)
+        got = pci_slots.choose(bus, run.devs.values(), addr, driver, not cold, mf)
         if isinstance(got, tuple):
-            rid, text = got
-            run.rules.append(FIRED[rid])
-            raise DevError(text, rid)
+            raise DevError(run.fmt(got), got[0])
         devfn = got
     dev = PciDev(key, id, driver, bus, cold, devfn)
     if mf:
@@ -264,9 +259,8 @@ def _slot_props(run: Run, driver: str, props: Mapping[str, str], iommufd: str | 
         if not _ADDR_BEFORE_IOMMUFD and iommufd is not None and \
                 iommufd not in run.cl_iommufds:
             raise DevError(run.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
-        rid, msg = pci_slots.addr_error(run.m, driver, text)
-        run.fire(rid)
-        raise DevError(msg, rid)
+        fail = pci_slots.addr_error(driver, text)
+        raise DevError(run.fmt(fail), fail[0])
     return addr, pci_slots.multifunction(props)
 
 
@@ -275,15 +269,13 @@ def _slot_rules(run: Run, bus: Bus, dev: PciDev, props: Mapping[str, str], tr: T
     """On a port's or SHPC bridge's bus: pci_qdev_realize's warning for a PCIe
     function off slot 0 (warn_report: the -device location on a cold plug, none on a
     QMP device_add), then shpc_device_plug_cb's refusal of slot 0."""
-    w = pci_slots.port_warning(bus, dev.devfn, dev.driver, tr.express, tr.virtio, props,
-                               run.m)
-    if w is not None:
-        run.rules.append(_FIRED_PORT_SLOT)
+    warn = pci_slots.port_warning(bus, dev.devfn, dev.driver, tr.express, tr.virtio, props)
+    if warn is not None:
+        w = run.fmt(warn)
         run.warnings.append(w if opt is None else opt.location + w)
-    fail = pci_slots.shpc_error(bus, dev.devfn, run.m)
+    fail = pci_slots.shpc_error(bus, dev.devfn)
     if fail is not None:
-        run.fire(fail[0], dev.driver)
-        raise DevError(fail[1], fail[0])
+        raise DevError(run.fmt(fail, dev.driver), fail[0])
 
 
 def _v4_admission(run: Run, cls: str, dev: PciDev, cold: bool) -> None:
@@ -338,10 +330,9 @@ def _vfio_attach(run: Run, s: Smmu, dev: PciDev, cold: bool) -> None:
         done = idregs.finalise_auto(s.idr, s.props, host_compat.host_idr(run.host))
         run.fire(idregs.finalise_auto.id, ",".join(done))
     s.auto_finalised = True
-    bad = host_compat.check(run.host, s.idr, run.m, run.b.host_ats_check)
+    bad = host_compat.check(run.host, s.idr, run.b.host_ats_check)
     if bad is not None:
-        run.fire(bad[0])
-        raise DevError(run.m["H.prefix"].format(name=dev.name) + bad[1], bad[0])
+        raise DevError(run.m["H.prefix"].format(name=dev.name) + run.fmt(bad), bad[0])
     if run.b.cmdqv and s.props.get("cmdqv") == "on" and not run.host.cmdqv:
         # vIOMMU allocation probes the host for a Tegra241 CMDQV (IOMMU_GET_HW_INFO of
         # that type): the kernel answers EOPNOTSUPP (docs/findings.md S5, nested tier)

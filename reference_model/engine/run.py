@@ -23,7 +23,7 @@ from ..machine import Bus, PciDev, Smmu
 from ..prediction import RuleFiring
 from ..profiles import Resolved
 from ..qom import TypeHierarchy
-from ..rules import FIRED, RULES
+from ..rules import FIRED, RULES, Decision
 from ..scenario import HostSmmu
 from .memo import MachineMemo
 
@@ -129,7 +129,7 @@ class Run:
         self.type_count[driver] = n
         return driver if n == 1 else f"{driver}#{n}"
 
-    def fmt(self, fail: tuple[str, str, dict[str, Any]]) -> str:
-        """Fire a precondition's failure and give its text."""
-        self.fire(fail[0])
-        return self.m[fail[1]].format(**fail[2])
+    def fmt(self, decision: Decision, detail: str = "") -> str:
+        """Fire a rule's decision and give its text in the profile's wording."""
+        self.fire(decision[0], detail)
+        return self.m[decision[1]].format(**decision[2])

@@ -26,9 +26,9 @@ The modules, by catalogue section:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ParamSpec, Protocol, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from ..prediction import RuleFiring
 
@@ -58,6 +58,15 @@ class Rule:
 #: interned firings by (rule id, detail)
 _FIRINGS: dict[tuple[str, str], RuleFiring] = {}
 
+
+#: What a rule decides when it refuses or warns: ``(rule id, message id, format
+#: arguments)``; a rule that finds nothing returns ``None``.  Rules never fire and never
+#: word a message: the engine fires the rule (:meth:`~reference_model.engine.run.Run.fmt`)
+#: and formats :data:`~reference_model.messages.MESSAGES` in the profile's wording.  (A
+#: rule that computes a value, as ``msi.msi_gpa``, is a :class:`RuleFn` whose ``id`` the
+#: engine fires when it uses the value; the lazy builders, ``iort.build`` and
+#: ``trace.build``, return their value with the ids they decided.)
+Decision = tuple[str, str, Mapping[str, Any]]
 
 #: every registered rule, by id
 RULES: dict[str, Rule] = {}

@@ -6,12 +6,14 @@ Strings marked TCG✔ were also checked against QEMU 11.1.3 (``docs/model.md``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from reference_model import PROFILES, CmdlineError, TypeHierarchy, predict
 from reference_model.cmdline import split_opts
 from reference_model.prediction import Prediction
-from reference_model.rules import RULES, host_compat, idregs, invalidation, ste
+from reference_model.rules import RULES, Decision, host_compat, idregs, invalidation, ste
 from reference_model.rules.admission import classify
 from reference_model.rules.properties import qdict_order
 from reference_model.scenario import Event, HostSmmu
@@ -356,6 +358,17 @@ def test_msi_gpa_table() -> None:
     assert p.smmus is not None and p.smmus["smmu0"].msi_gpa == 0x08020040
 
 
+PROFILES_MSG = __import__("reference_model.profiles", fromlist=["resolve"]).resolve(
+    "qemu-11.1").msg
+
+
+def _worded(decision: Decision | None) -> tuple[str, str] | None:
+    """A rule's decision as (rule id, text in QEMU 11.1's wording)."""
+    if decision is None:
+        return None
+    return decision[0], PROFILES_MSG[decision[1]].format(**decision[2])
+
+
 @pytest.mark.parametrize(("field", "value", "msg"), [
     ("idr0", 0x0D44101A & ~(3 << 27), "Host SMMUv3 Stream Table format mismatch (host "
                                        "STLEVEL=0, QEMU STLEVEL=1)"),
@@ -365,24 +378,21 @@ def test_msi_gpa_table() -> None:
     ("idr5", 0x34, "Host SMMUv3 doesn't support 64K translation granule"),
 ])
 def test_host_checks(field: str, value: int, msg: str) -> None:
-    good = {"idr0": 0x0D44141A, "idr1": 0x02730290, "idr3": 0x1404, "idr5": 0x75}
-    host = HostSmmu(**{**good, field: value})
+    regs: dict[str, Any] = {"idr0": 0x0D44141A, "idr1": 0x02730290, "idr3": 0x1404,
+                            "idr5": 0x75, field: value}
+    host = HostSmmu(**regs)
     idr = idregs.init_id_regs(None)
-    bad = host_compat.check(host, idr, PROFILES_MSG)
+    bad = _worded(host_compat.check(host, idr))
     assert bad is not None and bad[1] == msg
-
-
-PROFILES_MSG = __import__("reference_model.profiles", fromlist=["resolve"]).resolve(
-    "qemu-11.1").msg
 
 
 def test_host_check_ats_only_in_11_1() -> None:
     host = HostSmmu(idr0=0x0D44101A, idr1=0x02730290, idr3=0x1404, idr5=0x75)
     idr = idregs.init_id_regs(None)
     idregs.put(idr, "ATS", 1)
-    assert host_compat.check(host, idr, PROFILES_MSG) == (
+    assert _worded(host_compat.check(host, idr)) == (
         "H8.host-ats", "Host SMMUv3 doesn't support Address Translation Services")
-    assert host_compat.check(host, idr, PROFILES_MSG, ats_check=False) is None
+    assert host_compat.check(host, idr, ats_check=False) is None
 
 
 def test_ste_and_invalidation_tables() -> None:
