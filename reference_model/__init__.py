@@ -16,13 +16,18 @@ the revision of the patch series they model; named profiles (:data:`PROFILES`:
 predict.  :class:`TypeHierarchy` is the QOM type table that decides what a device is
 (bridge, vfio-pci, emulated endpoint); pass one captured from another binary with
 :meth:`TypeHierarchy.from_qom_list_types`.
+
+Everything the model refuses on purpose raises a :class:`ModelError` (the tree is in
+:mod:`reference_model.errors`); any other exception out of :func:`predict` is a bug.
 """
 
 from .cmdline import CmdlineError
 from .engine import clear_caches, predict
+from .errors import ModelError
 from .prediction import Prediction
 from .profiles import PROFILES, ProfileError
-from .qom import TypeHierarchy
+from .qom import TypeHierarchy, TypeHierarchyError
 
-__all__ = ["PROFILES", "CmdlineError", "Prediction", "ProfileError", "TypeHierarchy",
-           "clear_caches", "predict"]
+# most to least important; exceptions most generic to most explicit
+__all__ = ["PROFILES", "Prediction", "TypeHierarchy", "clear_caches", "predict",  # noqa: RUF022
+           "ModelError", "CmdlineError", "ProfileError", "TypeHierarchyError"]

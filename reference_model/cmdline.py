@@ -25,10 +25,12 @@ strings recur across scenarios.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Set as AbstractSet
 from typing import NoReturn
+
+from .errors import ModelError
 
 __all__ = [
     "TAKES_ARG", "CmdlineError", "DeviceOpt", "ParsedCmdline", "clear_caches", "parse",
@@ -58,7 +60,7 @@ xen-attach
 """.split())  # noqa: SIM905
 
 
-class CmdlineError(ValueError):
+class CmdlineError(ModelError):
     """The command line is invalid, or uses something the model does not cover.
 
     ``qemu_text`` holds what QEMU prints for the error (without the program-name
@@ -184,8 +186,8 @@ class ParsedCmdline:
     A plain ``__slots__`` record (one is built per prediction: keep it cheap)."""
 
     __slots__ = ("accels", "bios", "devices", "enable_kvm", "globals", "kernel", "machine",
-                 "machine_given", "machine_key", "netdevs", "nodefaults", "objects", "only_migratable",
-                 "pflash", "qtest")
+                 "machine_given", "machine_key", "netdevs", "nodefaults", "objects",
+                 "only_migratable", "pflash", "qtest")
 
     def __init__(self) -> None:
         self.machine: dict[str, str] = {}  # merged -M/-machine opts

@@ -1,5 +1,6 @@
 """The machine the engine builds while it replays QEMU's start-up: buses, PCI devices,
-SMMUs, interrupt controller.  Plain mutable records with ``__slots__`` (cheap to
+SMMUs, interrupt controller, and :class:`MachineView`, the read-only view rules get of
+it.  Plain mutable records with ``__slots__`` (cheap to
 create: the model builds one machine per prediction).
 
 Buses are named as QEMU names them: ``pcie.0`` for the host bridge's root bus, and a
@@ -8,7 +9,12 @@ bridge's or pxb's secondary bus takes the device's ``id``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .cmdline import ParsedCmdline
+    from .qom import TypeHierarchy
 
 
 class Smmu:
@@ -86,3 +92,23 @@ class PciDev:
         self.iommufd = False
         self.name = ""  # vfio: the host device name
         self.pending_unplug = False
+
+
+class MachineView(Protocol):
+    """A read-only view of a started machine, for the rules that read it whole
+    (:mod:`.rules.trace`); the engine's run is one.  Rules read it, never change it."""
+
+    @property
+    def types(self) -> TypeHierarchy: ...
+    @property
+    def cl(self) -> ParsedCmdline: ...
+    @property
+    def buses(self) -> Mapping[str, Bus]: ...
+    @property
+    def devs(self) -> Mapping[str, PciDev]: ...
+    @property
+    def smmus(self) -> Sequence[Smmu]: ...
+    @property
+    def virtio_iommu(self) -> bool: ...
+    @property
+    def hot_added(self) -> Sequence[PciDev] | None: ...

@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
+from .errors import ModelError
 from .messages import MESSAGES
 
 __all__ = ["PROFILES", "Behaviour", "Profile", "ProfileError", "resolve"]
 
 
-class ProfileError(ValueError):
+class ProfileError(ModelError):
     """Unknown profile name (one line, lists the known ones)."""
 
 

@@ -21,6 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .errors import ModelError
+
 #: QOM type names the rules test against (QEMU's ``TYPE_*`` macros).
 TYPE_PCI_DEVICE = "pci-device"
 TYPE_PCI_BRIDGE = "base-pci-bridge"
@@ -40,7 +42,7 @@ TYPE_NIC_MARKERS = ("e1000e", "e1000", "virtio-net-pci", "virtio-net-pci-base", 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "qom-types-11.1.3.json"
 
 
-class TypeHierarchyError(ValueError):
+class TypeHierarchyError(ModelError):
     """The type table is malformed (one line, names the entry)."""
 
 

@@ -26,9 +26,9 @@ The modules, by catalogue section:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from ..prediction import RuleFiring
 
@@ -59,12 +59,23 @@ class Rule:
 _FIRINGS: dict[tuple[str, str], RuleFiring] = {}
 
 
+#: What a rule decides when it refuses or warns: ``(rule id, message id, format
+#: arguments)``; a rule that finds nothing returns ``None``.  Rules never fire and never
+#: word a message: the engine fires the rule (:meth:`~reference_model.engine.run.Run.fmt`)
+#: and formats :data:`~reference_model.messages.MESSAGES` in the profile's wording.  (A
+#: rule that computes a value, as ``msi.msi_gpa``, is a :class:`RuleFn` whose ``id`` the
+#: engine fires when it uses the value; the lazy builders, ``iort.build`` and
+#: ``trace.build``, return their value with the ids they decided.)
+Decision = tuple[str, str, Mapping[str, Any]]
+
 #: every registered rule, by id
 RULES: dict[str, Rule] = {}
 #: the firing of every registered rule without a detail, by rule id
 FIRED: dict[str, RuleFiring] = {}
 
-F = TypeVar("F", bound=Callable[..., object])
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 
 def register(id: str, row: str, source: str, predicted: bool = False, doc: str = "") -> Rule:
@@ -77,12 +88,28 @@ def register(id: str, row: str, source: str, predicted: bool = False, doc: str =
     return r
 
 
-def rule(id: str, row: str, source: str, predicted: bool = False) -> Callable[[F], F]:
+class RuleFn(Protocol[P, R_co]):
+    """A rule that is a function (what :func:`rule` gives back): call it as the
+    function; :attr:`rule` is its registered :class:`Rule` and :attr:`id` its id, which
+    the engine fires when it uses the function's result.
+
+    A typed view of the function itself, not a wrapper: a wrapper's ``__call__`` would
+    cost every call a second Python frame."""
+
+    rule: Rule
+    id: str
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+def rule(id: str, row: str, source: str, predicted: bool = False
+         ) -> Callable[[Callable[P, R]], RuleFn[P, R]]:
     """Decorator: register ``fn`` as rule ``id``; its docstring documents the rule."""
 
-    def deco(fn: F) -> F:
+    def deco(fn: Callable[P, R]) -> RuleFn[P, R]:
         r = register(id, row, source, predicted, (fn.__doc__ or "").strip().split("\n")[0])
-        fn.rule = r  # type: ignore[attr-defined]
-        return fn
+        setattr(fn, "rule", r)  # noqa: B010 (the function becomes a RuleFn here)
+        setattr(fn, "id", r.id)  # noqa: B010
+        return cast("RuleFn[P, R]", fn)
 
     return deco

@@ -30,6 +30,8 @@ AS4 = register("AS4.accel-sysmem", "AS4", "merged", predicted=True,
                doc="accel SMMU, vfio-pci+iommufd: shared smmuv3-accel-as-sysmem")
 AS4_V4 = register("AS4.v4-system", "AS4", "v4", predicted=True,
                   doc="v4: vfio-pci behind accel SMMU gets address_space_memory")
+R_O11 = register("O11.vfio-no-map-notifier", "O11", "vfio",
+                doc="vfio-pci behind a non-accel SMMU: no IOMMU MAP notifier, realize fails")
 
 
 def iommu_for(bus: Bus) -> tuple[Smmu | None, str]:

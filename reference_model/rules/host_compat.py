@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ..scenario import HostSmmu
-from . import register
+from . import Decision, register
 from .idregs import OAS_BITS, get
 
 _LT: Callable[[int, int], bool] = lambda h, q: h < q  # noqa: E731
@@ -37,17 +37,19 @@ for _id, _f, _ in CHECKS:
     register(f"{_id}.host-{_f.lower()}", _id, "11.1" if _id == "H8" else "merged",
              predicted=True, doc=f"host IDR field {_f} compared with the vSMMU's")
 register("H0.data-type", "H0", "merged", predicted=True, doc="hw_info type must be 2")
+R_CMDQV_PROBE = register("7b.cmdqv-host-probe", "7b", "11.1",
+                         doc="cmdqv=on with VFIO on a host without a Tegra241 CMDQV fails")
 
 
 def host_idr(h: HostSmmu) -> dict[str, int]:
     return {"IDR0": h.idr0, "IDR1": h.idr1, "IDR3": h.idr3, "IDR5": h.idr5}
 
 
-def check(host: HostSmmu, idr: Mapping[str, int], msg: Mapping[str, str],
-          ats_check: bool = True) -> tuple[str, str] | None:
-    """``(rule id, message)`` of the first failing check, or ``None``."""
+def check(host: HostSmmu, idr: Mapping[str, int], ats_check: bool = True
+          ) -> Decision | None:
+    """The first failing check, or ``None``."""
     if host.info_type != 2:
-        return "H0.data-type", msg["H0"].format(t=host.info_type)
+        return "H0.data-type", "H0", {"t": host.info_type}
     hidr = host_idr(host)
     qidr = dict(idr)
     for hid, fld, bad in CHECKS:
@@ -56,8 +58,6 @@ def check(host: HostSmmu, idr: Mapping[str, int], msg: Mapping[str, str],
         hv, qv = get(hidr, fld), get(qidr, fld)
         if bad(hv, qv):
             if hid == "H7":
-                text = msg[hid].format(host=OAS_BITS[hv], qemu=OAS_BITS[qv])
-            else:
-                text = msg[hid].format(host=hv, qemu=qv)
-            return f"{hid}.host-{fld.lower()}", text
+                hv, qv = OAS_BITS[hv], OAS_BITS[qv]
+            return f"{hid}.host-{fld.lower()}", hid, {"host": hv, "qemu": qv}
     return None

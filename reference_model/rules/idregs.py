@@ -49,6 +49,8 @@ OAS_BITS = (32, 36, 40, 42, 44, 48, 52, 56)
 
 _DEFAULT_RULE = register("2b.defaults", "2b", "11.1",
                          doc="default ID registers from smmuv3_init_id_regs")
+R_LEGACY = register("2b.legacy-nested", "2b", "11.1",
+                    doc="legacy iommu=smmuv3 gets stage=nested (virt >= 9.2; <= 9.1: stage 1)")
 
 
 #: FIELD with the register key and mask precomputed: name -> ("IDRn", lsb, mask)

@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from ..cmdline import parse_bool
-from . import register
+from . import Decision, register
 
 if TYPE_CHECKING:
     from ..machine import Bus, PciDev
@@ -118,9 +118,9 @@ def parse_addr(text: str) -> int | None:
     return devfn
 
 
-def addr_error(m: Mapping[str, str], driver: str, text: str) -> tuple[str, str]:
-    """(rule id, text) of a refused ``addr=`` value."""
-    return R_ADDR.id, m["Q.pci-addr"].format(driver=driver, value=text)
+def addr_error(driver: str, text: str) -> Decision:
+    """A refused ``addr=`` value."""
+    return R_ADDR.id, "Q.pci-addr", {"driver": driver, "value": text}
 
 
 def is_express(anc: Iterable[str]) -> bool:
@@ -169,9 +169,9 @@ def _slots(bus: Bus, devs: Iterable[PciDev]) -> dict[int, Occupant]:
 
 
 def choose(bus: Bus, devs: Iterable[PciDev], addr: int | None, driver: str, hot: bool,
-           multifunction: bool, m: Mapping[str, str]) -> int | tuple[str, str]:
+           multifunction: bool) -> int | Decision:
     """``do_pci_register_device``'s devfn for a device on ``bus`` (``devs``: every
-    device of the machine), or the (rule id, text) of its refusal.  Nothing is
+    device of the machine), or its refusal.  Nothing is
     recorded: once the device exists the engine sets ``bus->devices[devfn]``
     (:func:`occupy`)."""
     s = bus.slots
@@ -180,7 +180,7 @@ def choose(bus: Bus, devs: Iterable[PciDev], addr: int | None, driver: str, hot:
         if hot and s and bus.hotpluggable == PORT:  # pci_get_function_0: devfn 0
             for d in devs:  # the device at devfn 0 (a loop: cheaper than next(genexpr))
                 if not d.devfn and d.bus is bus:
-                    return _fn0_occupied(0, d.driver, driver, m)
+                    return _fn0_occupied(0, d.driver, driver)
         return s
     used = _slots(bus, devs)
     if addr is None:
@@ -188,20 +188,20 @@ def choose(bus: Bus, devs: Iterable[PciDev], addr: int | None, driver: str, hot:
             if devfn not in used:
                 break
         else:
-            return R_NO_SLOT.id, m["Q.pci-no-slot"].format(driver=driver)
+            return R_NO_SLOT.id, "Q.pci-no-slot", {"driver": driver}
     else:
         devfn = addr
         other = used.get(devfn)
         if other is not None:
-            return R_IN_USE.id, m["Q.pci-in-use"].format(
-                slot=devfn >> 3, fn=devfn & 7, driver=driver, other=other[0],
-                id="(null)" if other[1] is None else other[1])
+            return R_IN_USE.id, "Q.pci-in-use", {
+                "slot": devfn >> 3, "fn": devfn & 7, "driver": driver, "other": other[0],
+                "id": "(null)" if other[1] is None else other[1]}
     if hot:
         f0devfn = 0 if bus.hotpluggable == PORT else devfn & 0xF8
         f0 = used.get(f0devfn)
         if f0 is not None:
-            return _fn0_occupied(f0devfn, f0[0], driver, m)
-    return _multifunction(used, devfn, multifunction, m)
+            return _fn0_occupied(f0devfn, f0[0], driver)
+    return _multifunction(used, devfn, multifunction)
 
 
 def occupy(bus: Bus, dev: PciDev) -> None:
@@ -210,35 +210,34 @@ def occupy(bus: Bus, dev: PciDev) -> None:
     bus.slotmap[dev.devfn] = occupant(dev)
 
 
-#: _fn0_occupied's results by (message table, slot, other, driver)
-_FN0: dict[tuple[int, int, str, str], tuple[str, str]] = {}
+#: _fn0_occupied's decisions by (slot, other, driver)
+_FN0: dict[tuple[int, str, str], Decision] = {}
 
 
-def _fn0_occupied(devfn: int, other: str, driver: str, m: Mapping[str, str]
-                  ) -> tuple[str, str]:
-    k = (id(m), devfn >> 3, other, driver)
+def _fn0_occupied(devfn: int, other: str, driver: str) -> Decision:
+    k = (devfn >> 3, other, driver)
     r = _FN0.get(k)
     if r is None:
         if len(_FN0) > 4096:
             _FN0.clear()
-        r = _FN0[k] = R_FN0_HOT.id, m["Q.pci-fn0-hot"].format(slot=k[1], other=other,
-                                                              driver=driver)
+        r = _FN0[k] = R_FN0_HOT.id, "Q.pci-fn0-hot", {"slot": k[0], "other": other,
+                                                      "driver": driver}
     return r
 
 
-def _multifunction(used: Mapping[int, Occupant], devfn: int, multifunction: bool,
-                   m: Mapping[str, str]) -> int | tuple[str, str]:
+def _multifunction(used: Mapping[int, Occupant], devfn: int, multifunction: bool
+                   ) -> int | Decision:
     """``pci_init_multifunction``."""
     slot, fn = devfn >> 3, devfn & 7
     if fn:
         f0 = used.get(devfn & 0xF8)
         if f0 is not None and not f0[2]:
-            return R_MULTIFUNCTION.id, m["Q.pci-single-fn"].format(slot=slot, fn=fn)
+            return R_MULTIFUNCTION.id, "Q.pci-single-fn", {"slot": slot, "fn": fn}
         return devfn
     if not multifunction:
         for f in range(1, 8):
             if devfn + f in used:
-                return R_MULTIFUNCTION.id, m["Q.pci-fn0-single"].format(slot=slot, fn=f)
+                return R_MULTIFUNCTION.id, "Q.pci-fn0-single", {"slot": slot, "fn": f}
     return devfn
 
 
@@ -257,28 +256,31 @@ def release(bus: Bus, dev: PciDev, devs: Iterable[PciDev]) -> None:
         _slots(bus, devs).pop(dev.devfn, None)
 
 
-#: port_warning's texts by (message table, slot, driver)
-_WARN: dict[tuple[int, int, str], str] = {}
+#: port_warning's decisions by (slot, driver)
+_WARN: dict[tuple[int, str], Decision] = {}
 
 
 def port_warning(bus: Bus, devfn: int, driver: str, express: bool, virtio: bool,
-                 props: Mapping[str, str], m: Mapping[str, str]) -> str | None:
-    """``pci_qdev_realize``: the slot-0 warning text (without location), or None."""
+                 props: Mapping[str, str]) -> Decision | None:
+    """``pci_qdev_realize``: the slot-0 warning (its text without location), or None."""
     if not (devfn >> 3 and bus.hotpluggable == PORT and express):
         return None
     if virtio and any(_on(props, k) for k in _VIRTIO_CONVENTIONAL):
         return None
-    k = (id(m), devfn >> 3, driver)
+    k = (devfn >> 3, driver)
     w = _WARN.get(k)
     if w is None:
         if len(_WARN) > 4096:
             _WARN.clear()
-        w = _WARN[k] = m["Q.pcie-port-slot"].format(slot=k[1], driver=driver)
+        w = _WARN[k] = R_PORT_SLOT.id, "Q.pcie-port-slot", {"slot": k[0], "driver": driver}
     return w
 
 
-def shpc_error(bus: Bus, devfn: int, m: Mapping[str, str]) -> tuple[str, str] | None:
+_SHPC_SLOT0: Decision = (R_SHPC_SLOT0.id, "Q.shpc-slot0", {})
+
+
+def shpc_error(bus: Bus, devfn: int) -> Decision | None:
     """``shpc_device_plug_cb``: slot 0 of an SHPC bus is refused."""
     if bus.hotpluggable == SHPC and devfn >> 3 == 0:
-        return R_SHPC_SLOT0.id, m["Q.shpc-slot0"]
+        return _SHPC_SLOT0
     return None

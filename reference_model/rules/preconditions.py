@@ -1,7 +1,8 @@
 """§1 preconditions P1-P16 and the §2a validation, one function per QEMU phase.
 
-Each function returns ``None`` when the device passes, or ``(rule id, message id,
-format arguments)`` for the first check that fails: the order *inside* a function is
+Each function returns ``None`` when the device passes, or the
+:data:`~reference_model.rules.Decision` ``(rule id, message id, format arguments)`` of
+the first check that fails: the order *inside* a function is
 QEMU's order inside that phase, and the engine calls the phases in QEMU's order
 (pre_plug -> realize -> plug -> machine-done), which is what makes P1 win over every
 realize-time check (P1a, TCG✔).
@@ -12,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..profiles import Behaviour
-from . import register
+from . import Decision, register
 
-Failure = tuple[str, str, dict[str, Any]] | None
+Failure = Decision | None
 
 P1 = register("P1.kvm-irqchip", "P1", "v6", doc="accel=on needs KVM with in-kernel irqchip")
 P3 = register("P3.incompatible-iommu", "P3", "10.2", doc="legacy/virtio IOMMU already present")
@@ -139,3 +140,6 @@ def plug(b: Behaviour, accel: bool, stage: Any, bypass: bool, dt_mode: bool,
         if not on_pcie0:
             return None, "P10.warn"
     return None, None
+
+
+R_HOTPLUG = register("P5.hotplug", "P5", "10.2", doc="hotplug rules (bus, device class)")

@@ -82,6 +82,8 @@ SCHEMAS: dict[str, dict[str, PropSpec]] = {
 
 PARSE_RULE = register("2a.parse", "2a", "11.1",
                       doc="property value parse errors (QAPI visitor messages)")
+R_IDENT = register("2a.identifier-index", "2a", "11.1",
+                   doc="virt overwrites identifier with the SMMU's creation index")
 
 _UINT_MAX = {"uint8": (0xFF, "uint8_t"), "uint64": (0xFFFFFFFFFFFFFFFF, "uint64_t")}
 

@@ -36,13 +36,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..machine import Bus, PciDev, Smmu
+from ..machine import Bus, MachineView, PciDev, Smmu
 from ..prediction import EventResult, TracePrediction
 from . import register
 from .address_space import iommu_for
 
 if TYPE_CHECKING:
-    from ..engine import _Run
     from ..qom import TypeHierarchy
     from ..scenario import Event
 
@@ -58,6 +57,10 @@ ADD_MR_HOT = register("AS1.add-mr-hotplug", "AS1", "10.2",
                           "devfn) already has an SMMUDevice")
 ADD_MR_NO_CLAIM = register("AS1.add-mr-no-claim", "AS1", "11.1",
                            doc="smmu_add_mr names not predicted (detail: why)")
+
+_RESET_START = (RESET_START.id, "")
+_ADD_MR_COLD = (ADD_MR_COLD.id, "")
+_ADD_MR_HOT = (ADD_MR_HOT.id, "")
 
 MR_PREFIX = "smmuv3-iommu-memory-region"
 #: QOM types whose secondary bus is PCI Express (no requester-id aliasing below them)
@@ -87,7 +90,7 @@ def _isa(types: TypeHierarchy, driver: str, bases: Sequence[str]) -> bool:
 class _Replay:
     """The SMMUDevices QEMU creates, in order (devfns: the engine's)."""
 
-    run: _Run
+    run: MachineView
     express: dict[str, bool] = field(default_factory=dict)  # bus name -> PCIe bus
     created: set[tuple[int, str, int]] = field(default_factory=set)  # (SMMU, bus, devfn)
     hot: list[PciDev] = field(default_factory=list)  # device_add's devices, in order
@@ -154,7 +157,7 @@ class _Replay:
         return self.add_mr(dev.bus, dev.devfn)
 
 
-def _global_no_claim(run: _Run) -> str | None:
+def _global_no_claim(run: MachineView) -> str | None:
     """Why no smmu_add_mr name can be predicted for this machine at all."""
     if any(s.accel for s in run.smmus):
         return "accel SMMU (smmuv3_accel_find_add_as)"
@@ -165,26 +168,31 @@ def _global_no_claim(run: _Run) -> str | None:
     return None
 
 
-def _add_mr(run: _Run, events: Sequence[Event], results: Sequence[EventResult],
-            fired: list[str]) -> list[list[str] | None] | None:
+def _add_mr(run: MachineView, events: Sequence[Event], results: Sequence[EventResult],
+            fired: list[tuple[str, str]]) -> list[list[str] | None] | None:
+    """The smmu_add_mr names per phase; ``fired`` gets the rules that decided them (the
+    no-claim one first: it decides before the others are fired)."""
     why = _global_no_claim(run)
     replay = _Replay(run)
     out: list[list[str] | None] = []
+    decided: list[tuple[str, str]] = []
     try:
         if why is not None:
             raise _NoClaim(why)
         out.append(replay.cold())
-        fired.append(ADD_MR_COLD.id)
+        decided.append(_ADD_MR_COLD)
         for ev, res in zip(events, results, strict=True):
             names = replay.event(ev, res)
             if names and ev.op == "device_add":
-                fired.append(ADD_MR_HOT.id)
+                decided.append(_ADD_MR_HOT)
             out.append(names)
     except _NoClaim as e:
-        run.fire(ADD_MR_NO_CLAIM.id, str(e.args[0]))
+        fired.insert(0, (ADD_MR_NO_CLAIM.id, str(e.args[0])))
         if not out:
+            fired += decided
             return None
         out += [None] * (len(events) + 1 - len(out))
+    fired += decided
     return out
 
 
@@ -192,10 +200,11 @@ def _add_mr(run: _Run, events: Sequence[Event], results: Sequence[EventResult],
 _RESETS_PER_SMMU = {"system_reset": 1, "device_add": 0, "device_del": 0}
 
 
-def build(run: _Run, events: Sequence[Event], results: Sequence[EventResult]
-          ) -> tuple[TracePrediction, list[str]]:
-    """The trace of a started machine, and the ids of the rules that decided it."""
-    fired = [RESET_START.id]
+def build(run: MachineView, events: Sequence[Event], results: Sequence[EventResult]
+          ) -> tuple[TracePrediction, list[tuple[str, str]]]:
+    """The trace of a started machine, and the rules that decided it, as (rule id,
+    detail) pairs in the order the engine fires them."""
+    fired: list[tuple[str, str]] = [_RESET_START]
     n = len(run.smmus)
     resets: list[int | None] = [n]
     resets += [n * _RESETS_PER_SMMU[ev.op] for ev in events]
