@@ -66,6 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="run every scenario N times, fresh QEMU each time, and fail naming "
                         "any scenario whose verdict changed (flakiness; default: 1)")
+    p.add_argument("--shard", metavar="K/N",
+                   help="run only shard K of N (CI parallel jobs; see conformance/shard.py)")
+    p.add_argument("--shard-durations", action="append", metavar="FILE",
+                   help="verdicts.json or JUnit XML of an earlier run, to balance --shard")
     p.add_argument("qemu_args", nargs=argparse.REMAINDER,
                    help="after '--': an ad-hoc QEMU command line to run as one scenario")
 
@@ -156,6 +160,17 @@ def run(a: argparse.Namespace) -> int:
                          for t in tiers}
     except ScenarioError as e:
         raise UsageError(str(e)) from None
+    manifest = None
+    if a.shard or a.shard_durations:
+        from conformance.shard import ShardError, apply
+        try:
+            if not a.shard:
+                raise ShardError("--shard-durations needs --shard K/N")
+            scenarios_for, manifest, note = apply(scenarios_for, a.shard,
+                                                  a.shard_durations or [])
+        except ShardError as e:
+            raise UsageError(str(e)) from None
+        print(note, file=sys.stderr)
     try:
         verdicts = run_interruptible(_main(a, scenarios_for, binary.path))
         if a.json:
@@ -171,6 +186,9 @@ def run(a: argparse.Namespace) -> int:
             except ReportError as e:
                 raise UsageError(str(e)) from None
             print(f"HTML report: {page}", file=sys.stderr)
+            if manifest is not None:  # lets `conformance merge` check the shards
+                from conformance.shard import write_manifest
+                write_manifest(a.html, manifest)
     except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
