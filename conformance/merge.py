@@ -138,6 +138,9 @@ def _check_shards(shards: list[tuple[str, str, str]]) -> None:
 
 
 def check(got: Inputs) -> None:
+    _check_shards([(m.shard, m.fingerprint, src) for m, src, _ in got.manifests])
+    _check_shards([(p[SHARD_PROPERTY], p.get(PARTITION_PROPERTY, ""), src)
+                   for p, src in got.junit_props if SHARD_PROPERTY in p])
     first: dict[tuple[str, str], str] = {}
     for v, src in got.verdicts:
         k = (v.tier, v.scenario)
@@ -157,9 +160,6 @@ def check(got: Inputs) -> None:
             extra = sorted(set(units) - set(m.units)) or sorted(set(m.units) - set(units))
             raise MergeError(f"{src}: shard {m.shard} lists other scenario runs than its "
                              f"verdicts.json (e.g. {extra[0] if extra else '?'})")
-    _check_shards([(m.shard, m.fingerprint, src) for m, src, _ in got.manifests])
-    _check_shards([(p[SHARD_PROPERTY], p.get(PARTITION_PROPERTY, ""), src)
-                   for p, src in got.junit_props if SHARD_PROPERTY in p])
 
 
 def ordered(verdicts: Sequence[Verdict]) -> list[Verdict]:
