@@ -14,11 +14,13 @@ shard would make CI green while testing less):
 
 * no scenario run (tier + scenario, or JUnit test case) appears twice: shards that
   overlap come from different partitions;
-* sharded inputs all name the same partition, each shard 1..N exactly once, and each
-  shard's verdicts are exactly the units its manifest lists.
+* sharded inputs all name the same partition, each shard 1..N exactly once, together
+  they cover the run's units, and each shard's verdicts are exactly the units its
+  manifest lists.
 
-Outputs: verdicts in the order one unsharded run prints them (tiers in the order
-``tcg``, ``kvm``, ``nested``, ``hw``; scenarios in catalogue order; unknown ones last),
+Outputs: verdicts in the order one unsharded run prints them (recorded in the shard
+manifests; without them tiers in the order ``tcg``, ``kvm``, ``nested``, ``hw`` and
+scenarios in catalogue order),
 one JUnit document (the inputs' test cases, or rendered from the verdicts), optionally
 the HTML report.
 """
@@ -155,6 +157,11 @@ def check(got: Inputs) -> None:
             raise MergeError(f"JUnit test case {k[0]}::{k[1]} appears in both {cases[k]} and "
                              f"{src} (overlapping shards)")
         cases[k] = src
+    if got.manifests and got.manifests[0][0].run_order:
+        listed = sorted(u for m, _, _ in got.manifests for u in m.units)
+        if listed != sorted(got.manifests[0][0].run_order):
+            raise MergeError("the shards' scenario runs are not the run's "
+                             f"{len(got.manifests[0][0].run_order)} (partition mismatch)")
     for m, src, units in got.manifests:
         if sorted(m.units) != sorted(units):
             extra = sorted(set(units) - set(m.units)) or sorted(set(m.units) - set(units))
@@ -162,8 +169,13 @@ def check(got: Inputs) -> None:
                              f"verdicts.json (e.g. {extra[0] if extra else '?'})")
 
 
-def ordered(verdicts: Sequence[Verdict]) -> list[Verdict]:
-    """The order of one unsharded run: tiers as listed in TIERS, then catalogue order."""
+def ordered(verdicts: Sequence[Verdict], run_order: Sequence[str] = ()) -> list[Verdict]:
+    """The order of one unsharded run: the shards' recorded run order, else tiers as
+    listed in TIERS, then catalogue order."""
+    if run_order:
+        pos = {k: i for i, k in enumerate(run_order)}
+        return sorted(verdicts, key=lambda v: pos.get(
+            unit_key(v.tier, v.scenario.rpartition(":")[2]), len(pos)))
     from reference_model.scenario import ScenarioError, load_catalogue
     try:
         order = {s.ref: i for i, s in enumerate(load_catalogue())}
@@ -234,7 +246,8 @@ def merge(paths: Sequence[str | Path]) -> Merged:
         raise MergeError("nothing to merge: give shard folders, verdicts.json or JUnit files")
     got = read(paths)
     check(got)
-    verdicts = ordered([v for v, _ in got.verdicts])
+    run_order = got.manifests[0][0].run_order if got.manifests else []
+    verdicts = ordered([v for v, _ in got.verdicts], run_order)
     if got.junit_cases:
         cases = [tc for tc, _ in got.junit_cases]
         parts = [p[PARTITION_PROPERTY] for p, _ in got.junit_props if PARTITION_PROPERTY in p]

@@ -92,6 +92,7 @@ class Plan:
     shards: list[list[str]]
     estimates: dict[str, float]
     recorded: int  # units whose estimate came from a recorded duration
+    order: list[str] = field(default_factory=list)  # every unit, in the run's order
 
     def load(self, index: int) -> float:
         return sum(self.estimates[k] for k in self.shards[index - 1])
@@ -111,6 +112,7 @@ class ShardManifest:
     total_units: int
     estimated_seconds: float
     durations_from: list[str] = field(default_factory=list)
+    run_order: list[str] = field(default_factory=list)  # all shards' units, unsharded order
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2) + "\n"
@@ -120,7 +122,8 @@ class ShardManifest:
         return cls(shard=str(d["shard"]), fingerprint=str(d["fingerprint"]),
                    units=[str(u) for u in d["units"]], total_units=int(d["total_units"]),
                    estimated_seconds=float(d.get("estimated_seconds", 0.0)),
-                   durations_from=[str(x) for x in d.get("durations_from", [])])
+                   durations_from=[str(x) for x in d.get("durations_from", [])],
+                   run_order=[str(x) for x in d.get("run_order", [])])
 
 
 def unit_key(tier: str, scenario_name: str) -> str:
@@ -220,7 +223,7 @@ def partition(units: Sequence[Unit], total: int,
     order = {k: n for n, k in enumerate(keys)}  # each shard runs in the original order
     for s in shards:
         s.sort(key=order.__getitem__)
-    return Plan(shards=shards, estimates=est, recorded=hits)
+    return Plan(shards=shards, estimates=est, recorded=hits, order=keys)
 
 
 def manifest_for(plan: Plan, shard: Shard, durations_from: Sequence[str] = ()
@@ -229,7 +232,7 @@ def manifest_for(plan: Plan, shard: Shard, durations_from: Sequence[str] = ()
                          units=list(plan.shards[shard.index - 1]),
                          total_units=sum(len(s) for s in plan.shards),
                          estimated_seconds=round(plan.load(shard.index), 3),
-                         durations_from=list(durations_from))
+                         durations_from=list(durations_from), run_order=list(plan.order))
 
 
 def describe(plan: Plan, shard: Shard) -> str:
