@@ -115,28 +115,32 @@ def read(paths: Iterable[str | Path]) -> Inputs:
 
 
 def _check_shards(shards: list[tuple[str, str, str]]) -> None:
-    """``(shard "K/N", partition, source)`` of every sharded input."""
-    if not shards:
-        return
-    parts = {p for _, p, _ in shards}
-    if len(parts) > 1:
-        raise MergeError("shards come from different partitions "
-                         f"({', '.join(f'{src}: {p}' for _, p, src in shards)}); every job "
-                         "must use the same scenarios, tiers and --shard-durations file")
-    totals = {s.split("/")[1] for s, _, _ in shards}
-    if len(totals) > 1:
-        raise MergeError(f"shards of different N: {', '.join(sorted(s for s, _, _ in shards))}")
-    n = int(totals.pop())
-    seen: dict[int, str] = {}
-    for s, _, src in shards:
-        k = int(s.split("/")[0])
-        if k in seen:
-            raise MergeError(f"shard {s} given twice ({seen[k]} and {src})")
-        seen[k] = src
-    missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in seen]
-    if missing:
-        raise MergeError(f"shard(s) {', '.join(missing)} missing: the merged report would "
-                         "leave their scenarios out")
+    """``(shard "K/N", partition, source)`` of every sharded input.
+
+    Inputs of one partition (one sharded run: same scenarios, tiers, N, durations) must
+    hold each shard 1..N exactly once.  Several partitions may be merged (e.g. a TCG run
+    in 3 shards and a nested run in 2); a shard of a foreign partition then forms an
+    incomplete group of its own and is reported as such."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for s, part, src in shards:
+        groups.setdefault(part, []).append((s, src))
+    for part, members in groups.items():
+        totals = {s.split("/")[1] for s, _ in members}
+        if len(totals) > 1:
+            raise MergeError(f"shards of partition {part or '?'} disagree on N: "
+                             f"{', '.join(sorted(s for s, _ in members))}")
+        n = int(totals.pop())
+        seen: dict[int, str] = {}
+        for s, src in members:
+            k = int(s.split("/")[0])
+            if k in seen:
+                raise MergeError(f"shard {s} given twice ({seen[k]} and {src})")
+            seen[k] = src
+        missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in seen]
+        if missing:
+            where = f" of partition {part}" if len(groups) > 1 else ""
+            raise MergeError(f"shard(s) {', '.join(missing)}{where} missing: the merged "
+                             "report would leave their scenarios out")
 
 
 def check(got: Inputs) -> None:
@@ -157,16 +161,25 @@ def check(got: Inputs) -> None:
             raise MergeError(f"JUnit test case {k[0]}::{k[1]} appears in both {cases[k]} and "
                              f"{src} (overlapping shards)")
         cases[k] = src
-    if got.manifests and got.manifests[0][0].run_order:
-        listed = sorted(u for m, _, _ in got.manifests for u in m.units)
-        if listed != sorted(got.manifests[0][0].run_order):
-            raise MergeError("the shards' scenario runs are not the run's "
-                             f"{len(got.manifests[0][0].run_order)} (partition mismatch)")
+    for part, order in _run_orders(got).items():
+        listed = sorted(u for m, _, _ in got.manifests if m.fingerprint == part
+                        for u in m.units)
+        if listed != sorted(order):
+            raise MergeError(f"the shards of partition {part} do not cover its "
+                             f"{len(order)} scenario runs (partition mismatch)")
     for m, src, units in got.manifests:
         if sorted(m.units) != sorted(units):
             extra = sorted(set(units) - set(m.units)) or sorted(set(m.units) - set(units))
             raise MergeError(f"{src}: shard {m.shard} lists other scenario runs than its "
                              f"verdicts.json (e.g. {extra[0] if extra else '?'})")
+
+
+def _run_orders(got: Inputs) -> dict[str, list[str]]:
+    """Each partition's unsharded run order, partitions ordered by their first tier."""
+    orders = {m.fingerprint: m.run_order for m, _, _ in got.manifests if m.run_order}
+    rank = {t: i for i, t in enumerate(TIERS)}
+    return dict(sorted(orders.items(), key=lambda kv: rank.get(
+        kv[1][0].split("-", 1)[0], len(rank)) if kv[1] else len(rank)))
 
 
 def ordered(verdicts: Sequence[Verdict], run_order: Sequence[str] = ()) -> list[Verdict]:
@@ -246,7 +259,7 @@ def merge(paths: Sequence[str | Path]) -> Merged:
         raise MergeError("nothing to merge: give shard folders, verdicts.json or JUnit files")
     got = read(paths)
     check(got)
-    run_order = got.manifests[0][0].run_order if got.manifests else []
+    run_order = [u for order in _run_orders(got).values() for u in order]
     verdicts = ordered([v for v, _ in got.verdicts], run_order)
     if got.junit_cases:
         cases = [tc for tc, _ in got.junit_cases]

@@ -181,14 +181,34 @@ def test_missing_duplicate_and_foreign_shards_are_refused(tmp_path: Path) -> Non
                                          r"verdicts.json and .*copy.json"):
         (tmp_path / "copy.json").write_text((dirs[0] / "verdicts.json").read_text())
         merge([dirs[0] / "verdicts.json", tmp_path / "copy.json"])
-    other = shard_dirs(tmp_path / "b", 2)
-    with pytest.raises(MergeError, match="different partitions"):
-        merge([dirs[0], other[1]])
+    other = shard_dirs(tmp_path / "b", 2)  # a shard of another partition
+    with pytest.raises(MergeError, match=r"shard\(s\) 1/2 of partition \w+ missing"):
+        merge([*dirs, other[1]])
     (dirs[1] / "verdicts.json").write_text("[]")
     with pytest.raises(MergeError, match=r"lists other scenario runs than its verdicts\.json"):
         merge(dirs)
     with pytest.raises(MergeError, match=r"no verdicts\.json"):
         merge([tmp_path])
+
+
+def test_two_sharded_runs_merge_in_tier_order(tmp_path: Path) -> None:
+    """A TCG run in 3 shards and a nested run in 2 shards make one report."""
+    tcg = shard_dirs(tmp_path / "tcg", 3)
+    us = units(4, "nested")
+    plan = partition(us, 2)
+    nested = []
+    for k in (1, 2):
+        d = tmp_path / "nested" / f"shard-{k}"
+        d.mkdir(parents=True)
+        (d / "verdicts.json").write_text(json.dumps(
+            [v.to_dict() for v in verdicts_for(plan.shards[k - 1])]))
+        write_manifest(d, manifest_for(plan, Shard(k, 2)))
+        nested.append(d)
+    m = merge([*nested, *tcg])
+    assert [v.tier for v in m.verdicts] == ["tcg"] * 10 + ["nested"] * 4
+    assert m.shards == 5
+    with pytest.raises(MergeError, match=r"shard\(s\) 2/2 of partition \w+ missing"):
+        merge([nested[0], *tcg])
 
 
 def test_junit_inputs_merge_and_count(tmp_path: Path) -> None:
