@@ -35,6 +35,7 @@ from reference_model.scenario import HostSmmu
 HELPER = "/usr/bin/smmu-hwinfo"
 #: hw_info type the ARM SMMUv3 driver answers with (IOMMU_HW_INFO_TYPE_ARM_SMMUV3)
 ARM_SMMUV3 = 2
+NO_HELPER = "no-smmu-hwinfo"
 _REQUIRED = ("info_type", "idr0", "idr1", "idr3", "idr5", "cmdqv")
 
 
@@ -119,12 +120,15 @@ async def probe(qga: QgaClient, bdf: str, helper: str = HELPER,
         raise HostProbeError(f"{bdf} has no VFIO cdev in L1 (not bound to vfio-pci, or no "
                              "CONFIG_VFIO_DEVICE_CDEV)")
     try:
-        st = await qga.sh(f"[ -x {shlex.quote(helper)} ] || {{ echo error=no-{helper}; "
-                          f"exit 1; }}; exec {shlex.quote(helper)} {shlex.quote(cdev)}",
-                          timeout=timeout)
+        st = await qga.sh(f"[ -x {shlex.quote(helper)} ] || {{ echo {NO_HELPER}; exit 1; }}; "
+                          f"exec {shlex.quote(helper)} {shlex.quote(cdev)}", timeout=timeout)
     except QgaError as e:
         raise HostProbeError(f"running {helper} in L1: {e}") from None
     text = st.stdout.decode(errors="replace")
+    if text.strip() == NO_HELPER:
+        raise HostProbeError(f"{helper} is not in this L1 image (built before the host "
+                             "probe existed): rebuild it with python -m images build "
+                             "iommufd (the kernel stays cached)")
     raw = parse_helper_output(text)
     if not st.ok:
         raise HostProbeError(f"{helper} {cdev}: {st.describe()}: {text.strip()!r}")

@@ -119,6 +119,11 @@ def test_probe_failure_and_no_iommufd() -> None:
     agent = FakeAgent(helper="error=VFIO_DEVICE_BIND_IOMMUFD errno=16\n", helper_exit=1)
     found, err = asyncio.run(hostprobe.probe_l1(agent, {"vfio-iommufd"}))  # type: ignore[arg-type]
     assert err == "smmu-hwinfo failed at VFIO_DEVICE_BIND_IOMMUFD errno=16"
+    agent = FakeAgent(helper="no-smmu-hwinfo\n", helper_exit=1)
+    found, err = asyncio.run(hostprobe.probe_l1(agent, {"vfio-iommufd"}))  # type: ignore[arg-type]
+    assert err == ("/usr/bin/smmu-hwinfo is not in this L1 image (built before the host "
+                   "probe existed): rebuild it with python -m images build iommufd (the "
+                   "kernel stays cached)")
     # the stock image: no /dev/iommu, nothing to ask, nothing run
     agent = FakeAgent()
     assert asyncio.run(hostprobe.probe_l1(agent, {"vfio"})) == (None, None)  # type: ignore[arg-type]
