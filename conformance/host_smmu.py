@@ -73,3 +73,43 @@ def model_host(s: Scenario, tier_host: QemuHost) -> tuple[HostSmmu | None,
     if probed is None:
         return None, None
     return probed.smmu, {**_record(probed.smmu, "probed"), "probe": probed.to_dict()}
+
+
+class HostFileError(ValueError):
+    """A host SMMU file that cannot be read; ``str()`` is one line naming it."""
+
+
+def load_host_file(path: str) -> HostSmmu:
+    """A host SMMU from JSON: the nested probe's ``host-smmu.json`` (its ``host`` table),
+    a verdict's ``host_smmu`` record, or a flat table of the scenario ``host`` keys
+    (integers or hex strings)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise HostFileError(f"--host-smmu {path}: cannot read JSON: "
+                            f"{getattr(e, 'strerror', None) or e}") from None
+    if isinstance(data, dict) and isinstance(data.get("host"), dict):
+        data = data["host"]
+    if not isinstance(data, dict):
+        raise HostFileError(f"--host-smmu {path}: expected a JSON object")
+
+    def num(key: str, default: int | None = None) -> int | None:
+        v = data.get(key, default)
+        if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+            return v
+        try:
+            return int(str(v), 0)
+        except ValueError:
+            raise HostFileError(f"--host-smmu {path}: '{key}' is not a number: {v!r}") from None
+
+    regs = {k: num(k) for k in ("idr0", "idr1", "idr3", "idr5")}
+    missing = [k for k, v in regs.items() if v is None]
+    if missing:
+        raise HostFileError(f"--host-smmu {path}: missing '{missing[0]}'")
+    return HostSmmu(idr0=regs["idr0"] or 0, idr1=regs["idr1"] or 0, idr3=regs["idr3"] or 0,
+                    idr5=regs["idr5"] or 0, info_type=num("info_type", 2) or 0,
+                    cmdqv=bool(data.get("cmdqv", False)),
+                    vfio_group=num("vfio_group"))

@@ -177,3 +177,29 @@ def test_adhoc_qemu_devel_line_is_predicted_with_the_probed_host() -> None:
     assert p.error is not None and p.error.endswith(
         "vfio 0000:01:00.0: Failed to set vIOMMU: Host SMMUv3 SSIDSIZE not compatible "
         "(host=0, QEMU=20)")
+
+
+def test_explain_takes_a_probed_host_file(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``explain --host-smmu host-smmu.json`` (what a nested L1 leaves in its log
+    folder) predicts the host checks the scenario files no longer paste."""
+    from conformance.cli import main
+
+    probe_file = tmp_path / "host-smmu.json"
+    probe_file.write_text(__import__("json").dumps(probed().to_dict()))
+    assert main(["explain", "--host-smmu", str(probe_file), "--scenario", QEMU_DEVEL]) == 0
+    out = capsys.readouterr().out
+    assert "outcome: exits (exit code 1)" in out
+    assert "Host SMMUv3 SSIDSIZE not compatible (host=0, QEMU=20)" in out
+    assert main(["explain", "--scenario", QEMU_DEVEL]) == 0  # no host: no host checks
+    assert "outcome: starts" in capsys.readouterr().out
+    # a verdict's record (hex strings) works too; a bad file is a usage error
+    record = tmp_path / "verdict-host.json"
+    record.write_text('{"source": "probed", "idr0": "0xd44101b", "idr1": "0x2730010", '
+                      '"idr3": "0x1414", "idr5": "0x74", "vfio_group": 4}')
+    assert main(["explain", "--host-smmu", str(record), "--scenario", QEMU_DEVEL]) == 0
+    assert "SSIDSIZE not compatible" in capsys.readouterr().out
+    record.write_text('{"idr0": 1}')
+    assert main(["explain", "--host-smmu", str(record), "--", "-M", "virt"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"python -m conformance explain: error: --host-smmu {record}: missing 'idr1'")
