@@ -183,6 +183,8 @@ class NestedHost(QemuHost):
         self.reboots = 0
         self.closed = False
         self._boot_failed: str | None = None
+        self.probed_host: hostprobe.ProbedHost | None = None  # L1's host SMMU, at each boot
+        self.host_probe_error: str | None = None
         self._resolve()
 
     # ------------------------------------------------------------------ setup
@@ -285,9 +287,9 @@ class NestedHost(QemuHost):
     def host_smmu(self) -> hostprobe.ProbedHost | None:
         """The host SMMU the model is given (raises if L1 has one it could not probe)."""
         from conformance.errors import HarnessError
-        if getattr(self, "host_probe_error", None):
+        if self.host_probe_error:
             raise HarnessError(f"nested L1: host SMMU probe failed: {self.host_probe_error}")
-        return getattr(self, "probed_host", None)
+        return self.probed_host
 
     # ------------------------------------------------------------------ QemuHost
     async def start(self, argv: list[str]) -> NestedProcess:
