@@ -35,7 +35,7 @@ from pathlib import Path
 
 from conformance.report_text import details
 from conformance.result import FAILING, Verdict
-from conformance.shard import ShardManifest, unit_key
+from conformance.shard import Shard, ShardError, ShardManifest, unit_key
 from reference_model.scenario import TIERS
 
 SHARD_PROPERTY = "conformance_shard"
@@ -121,18 +121,21 @@ def _check_shards(shards: list[tuple[str, str, str]]) -> None:
     hold each shard 1..N exactly once.  Several partitions may be merged (e.g. a TCG run
     in 3 shards and a nested run in 2); a shard of a foreign partition then forms an
     incomplete group of its own and is reported as such."""
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, list[tuple[Shard, str]]] = {}
     for s, part, src in shards:
-        groups.setdefault(part, []).append((s, src))
+        try:
+            groups.setdefault(part, []).append((Shard.parse(s, "shard"), src))
+        except ShardError as e:
+            raise MergeError(f"{src}: {e}") from None
     for part, members in groups.items():
-        totals = {s.split("/")[1] for s, _ in members}
+        totals = {sh.total for sh, _ in members}
         if len(totals) > 1:
             raise MergeError(f"shards of partition {part or '?'} disagree on N: "
-                             f"{', '.join(sorted(s for s, _ in members))}")
-        n = int(totals.pop())
+                             f"{', '.join(sorted(str(sh) for sh, _ in members))}")
+        n = totals.pop()
         seen: dict[int, str] = {}
-        for s, src in members:
-            k = int(s.split("/")[0])
+        for sh, src in members:
+            s, k = str(sh), sh.index
             if k in seen:
                 raise MergeError(f"shard {s} given twice ({seen[k]} and {src})")
             seen[k] = src

@@ -227,3 +227,6 @@ def test_junit_inputs_merge_and_count(tmp_path: Path) -> None:
     assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("4", "2")
     with pytest.raises(MergeError, match=r"shard\(s\) 2/2 missing"):
         merge(files[:1])
+    files[1].write_text(files[1].read_text().replace('value="2/2"', 'value="two"'))
+    with pytest.raises(MergeError, match=r"j2.xml: shard 'two': expected K/N"):
+        merge(files)
