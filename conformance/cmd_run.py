@@ -151,6 +151,13 @@ def run(a: argparse.Namespace) -> int:
         raise UsageError("--repeat must be at least 1")
     if not a.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    sharding = None
+    if a.shard or a.shard_durations:  # checked (and durations read) before the binary
+        from conformance.shard import ShardError, Sharding
+        try:
+            sharding = Sharding.from_options(a.shard, a.shard_durations or [])
+        except ShardError as e:
+            raise UsageError(str(e)) from None
     try:
         binary = choose(a.qemu)
     except BinaryError as e:
@@ -161,14 +168,10 @@ def run(a: argparse.Namespace) -> int:
     except ScenarioError as e:
         raise UsageError(str(e)) from None
     manifest = None
-    if a.shard or a.shard_durations:
-        from conformance.shard import ShardError, apply
+    if sharding is not None:
         try:
-            if not a.shard:
-                raise ShardError("--shard-durations needs --shard K/N")
-            scenarios_for, manifest, note = apply(scenarios_for, a.shard,
-                                                  a.shard_durations or [])
-        except ShardError as e:
+            scenarios_for, manifest, note = sharding.apply(scenarios_for)
+        except ValueError as e:  # ShardError: a scenario selected twice
             raise UsageError(str(e)) from None
         print(note, file=sys.stderr)
     try:

@@ -248,18 +248,39 @@ def describe(plan: Plan, shard: Shard) -> str:
 
 
 # ------------------------------------------------------------------ front ends
+@dataclass(frozen=True)
+class Sharding:
+    """``run --shard K/N [--shard-durations FILE...]``, checked and read up front (a bad
+    value is a usage error before any binary is probed)."""
+
+    shard: Shard
+    recorded: Mapping[str, float]
+    durations_from: tuple[str, ...] = ()
+
+    @classmethod
+    def from_options(cls, spec: str | None, durations: Sequence[str]) -> Sharding:
+        if not spec:
+            raise ShardError("--shard-durations needs --shard K/N")
+        return cls(Shard.parse(spec), load_durations(durations), tuple(durations))
+
+    def apply(self, scenarios_for: Mapping[str, Sequence[Scenario]]
+              ) -> tuple[dict[str, list[Scenario]], ShardManifest, str]:
+        """Keep this shard's scenarios per tier; its manifest; a note for stderr."""
+        units = [Unit(unit_key(t, s.name), t, t in s.tiers)
+                 for t, ss in scenarios_for.items() for s in ss]
+        plan = partition(units, self.shard.total, self.recorded)
+        mine = set(plan.shards[self.shard.index - 1])
+        kept = {t: [s for s in ss if unit_key(t, s.name) in mine]
+                for t, ss in scenarios_for.items()}
+        return (kept, manifest_for(plan, self.shard, self.durations_from),
+                describe(plan, self.shard))
+
+
 def apply(scenarios_for: Mapping[str, Sequence[Scenario]], spec: str,
           durations: Sequence[str] = ()) -> tuple[dict[str, list[Scenario]],
                                                   ShardManifest, str]:
     """``run --shard``: keep this shard's scenarios per tier; its manifest; a note."""
-    shard = Shard.parse(spec)
-    units = [Unit(unit_key(t, s.name), t, t in s.tiers)
-             for t, ss in scenarios_for.items() for s in ss]
-    plan = partition(units, shard.total, load_durations(durations))
-    mine = set(plan.shards[shard.index - 1])
-    kept = {t: [s for s in ss if unit_key(t, s.name) in mine]
-            for t, ss in scenarios_for.items()}
-    return kept, manifest_for(plan, shard, durations), describe(plan, shard)
+    return Sharding.from_options(spec, durations).apply(scenarios_for)
 
 
 def write_manifest(directory: str | Path, manifest: ShardManifest) -> Path:

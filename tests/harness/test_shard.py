@@ -230,3 +230,19 @@ def test_junit_inputs_merge_and_count(tmp_path: Path) -> None:
     files[1].write_text(files[1].read_text().replace('value="2/2"', 'value="two"'))
     with pytest.raises(MergeError, match=r"j2.xml: shard 'two': expected K/N"):
         merge(files)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--shard", "4/3"], "--shard '4/3': K must be between 1 and N (N >= 1)"),
+    (["--shard-durations", "x.json"], "--shard-durations needs --shard K/N"),
+    (["--shard", "1/2", "--shard-durations", "/nonexistent.json"],
+     "--shard-durations /nonexistent.json: cannot read: No such file or directory"),
+])
+def test_run_shard_usage_errors_exit_2_before_any_qemu(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import main
+
+    # /bin/false as the binary: anything that tried to start it would not say this
+    assert main(["run", "--qemu", "/bin/false", "--scenario", "preconditions.toml",
+                 *argv]) == 2
+    assert capsys.readouterr().err.strip() == f"python -m conformance run: error: {message}"
