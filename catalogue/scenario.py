@@ -38,10 +38,12 @@ Keys of a ``[[scenario]]`` table:
     ``{ device_del = "id" }`` or ``{ system_reset = {} }`` (the harness waits for
     QEMU's ``RESET`` event, so the reset is complete before the next step).
 ``host``
-    the host SMMUv3 for the hardware-only rules (§5a): ``idr0``, ``idr1``, ``idr3``,
-    ``idr5`` (integers), ``info_type`` (default 2, ARM SMMUv3), ``nesting`` (bool),
-    ``cmdqv`` (bool: a Tegra241 CMDQV is present), ``vfio_group`` (the IOMMU group number
-    of the passed-through device, which QEMU's legacy-container messages name).
+    an explicit override of the host SMMUv3 for the hardware-only rules (§5a): ``idr0``,
+    ``idr1``, ``idr3``, ``idr5`` (integers), ``info_type`` (default 2, ARM SMMUv3),
+    ``nesting`` (bool), ``cmdqv`` (bool: a Tegra241 CMDQV is present), ``vfio_group`` (the
+    IOMMU group number of the passed-through device, which QEMU's legacy-container
+    messages name).  Normally left out: a tier that has a host SMMU probes it
+    (``conformance/host_smmu.py``; the nested tier through ``IOMMU_GET_HW_INFO``).
 ``observe``
     what to read besides exit status, stderr and QMP errors: any of ``address_spaces``,
     ``idregs``, ``properties``, ``msi_gpa``, ``iort``, ``trace`` (QEMU trace events,

@@ -109,6 +109,7 @@ class Verdict:
     qemu: str = ""  # binary path
     qemu_version: str = ""
     profile: str = ""
+    host_smmu: dict[str, Any] | None = None  # the host SMMU the model was given (host_smmu.py)
 
     @property
     def failed(self) -> bool:

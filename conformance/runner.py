@@ -70,6 +70,7 @@ from conformance.errors import (
     QmpTimeout,
     ScenarioTimeout,
 )
+from conformance.host_smmu import model_host
 from conformance.normalise import RawObservation, SmmuReading, normalise
 from conformance.observe import mtree as mtree_mod
 from conformance.observe.iort import QtestLine, read_iort
@@ -362,8 +363,13 @@ class Runner:
         except ImportError as e:
             v.status, v.reason = "infra-error", f"reference model unavailable: {e}"
             return None
+        try:  # the host SMMU: the scenario's override, else the tier's probe
+            host, v.host_smmu = model_host(s, self.host)
+        except HarnessError as e:
+            v.status, v.reason = "infra-error", str(e)
+            return None
         try:
-            pred = predict(list(proc.argv[1:]), events=s.events, host=s.host,
+            pred = predict(list(proc.argv[1:]), events=s.events, host=host,
                            profile=self.options.profile, types=self._types,
                            observe=s.observe)
         except Exception as e:  # the model is another component: report, never crash

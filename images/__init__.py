@@ -15,7 +15,8 @@ boots, reproducibly and without running any arm64 code on the host:
     through UEFI/ACPI with an initrd ACPI table upgrade that re-supplies L0's own IORT with
     the root-complex CANWBS bit set (see :mod:`images.iort`), because Linux only allocates a
     vIOMMU when the SMMU has S2FWB or the IORT says CANWBS, and QEMU's emulated SMMU has
-    neither.
+    neither.  Its initramfs also carries ``smmu-hwinfo`` (:mod:`images.hwinfo`), the
+    harness's probe of L1's host SMMU through ``IOMMU_GET_HW_INFO``.
 
 Both share one initramfs (:mod:`images.initramfs`): busybox-static, qemu-guest-agent and
 QEMU 11.1.3 for arm64 with their shared-library closure, found by reading ELF ``DT_NEEDED``

@@ -31,7 +31,7 @@ from typing import Any
 
 from artefacts.provision import ProvisionError, install_for, provision
 
-from . import ImageError, cpio, initramfs, iort, kernel
+from . import ImageError, cpio, hwinfo, initramfs, iort, kernel
 from .packages import (
     KERNEL_ABI,
     KERNEL_VERSION,
@@ -154,6 +154,8 @@ def build(variant: str, jobs: int | None = None, log: bool = True,
     if variant == "iommufd":
         kbuild = kernel.build(jobs=jobs, log=log)
         inputs["kernel_build_key"] = kbuild.key
+        helper = hwinfo.build(log=log)  # the host-SMMU probe (initramfs only, not the kernel)
+        inputs["smmu_hwinfo_key"] = helper.key
         from conformance.tiers.nested.machine import machine_args
         # the IORT depends on L0's machine and devices (and firmware's bus numbering)
         inputs["l0_machine"] = " ".join(machine_args("QEMU_EFI.fd"))
@@ -190,7 +192,8 @@ def build(variant: str, jobs: int | None = None, log: bool = True,
         assert kbuild is not None
         shutil.copy2(kbuild.image, tmp / "Image")
     say("assembling the initramfs")
-    archive = initramfs.build(qemu_arm64.prefix, user_root, modules)
+    extra = [(hwinfo.L1_PATH, helper.path.read_bytes())] if variant == "iommufd" else []
+    archive = initramfs.build(qemu_arm64.prefix, user_root, modules, extra)
     initrd = b""
     artefacts_extra: dict[str, str] = {}
     if variant == "iommufd":
@@ -208,6 +211,7 @@ def build(variant: str, jobs: int | None = None, log: bool = True,
         (tmp / "IORT.aml").write_bytes(patched)
         initrd += iort.override_cpio(patched)
         artefacts_extra["IORT.aml"] = hashlib.sha256(patched).hexdigest()
+        artefacts_extra["smmu-hwinfo"] = helper.sha256
     initrd += cpio.gzip_bytes(archive)
     (tmp / "initrd").write_bytes(initrd)
     manifest = {

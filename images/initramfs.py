@@ -148,8 +148,9 @@ def module_files(modules_root: Path, kernel_release: str,
     return [(f"/usr/lib/modules/{kernel_release}/{n}.ko", cache[n]) for n in order]
 
 
-def build(qemu_root: Path, userland_root: Path, modules: list[tuple[str, bytes]]) -> bytes:
-    """The uncompressed initramfs archive."""
+def build(qemu_root: Path, userland_root: Path, modules: list[tuple[str, bytes]],
+          programs: Iterable[tuple[str, bytes]] = ()) -> bytes:
+    """The uncompressed initramfs archive (``programs``: extra static executables)."""
     t = Tree()
     for link, target in (("/lib", "usr/lib"), ("/bin", "usr/bin"), ("/sbin", "usr/sbin")):
         t.symlink(link, target)
@@ -174,4 +175,6 @@ def build(qemu_root: Path, userland_root: Path, modules: list[tuple[str, bytes]]
         t.file(path, data, 0o644, "linux-modules")
         lines.append(path)
     t.file("/etc/nested/modules", ("\n".join(lines) + "\n").encode() if lines else b"")
+    for path, data in programs:
+        t.file(path, data, 0o755, "images")
     return t.archive()

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fingerprint": ("conformance.frontends.cmd_fingerprint",
                     "tell which profile a QEMU build matches"),
     "diff": ("conformance.frontends.cmd_diff", "compare two QEMU builds scenario by scenario"),
+    "merge": ("conformance.frontends.cmd_merge", "merge --shard K/N results into one report"),
     "images": ("images.cli", "build the nested tier's L1 images"),
 }
 

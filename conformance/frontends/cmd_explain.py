@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "scenario's first tier)")
     p.add_argument("--types", metavar="FILE",
                    help="QOM type table (qom-list-types JSON) instead of the built-in 11.1.3 one")
+    p.add_argument("--host-smmu", metavar="FILE",
+                   help="host SMMU for the host checks (5a): a nested L1's host-smmu.json "
+                        "or a verdict's host_smmu (a scenario's own host table wins)")
     p.add_argument("qemu_args", nargs=argparse.REMAINDER,
                    help="-- followed by QEMU arguments (without the binary)")
 
@@ -113,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
     if args.profile not in PROFILES:
         raise UsageError(f"--profile: unknown profile '{args.profile}' "
                          f"(known: {', '.join(PROFILES)})")
+    file_host = None
+    if args.host_smmu:
+        from conformance.host_smmu import HostFileError, load_host_file
+        try:
+            file_host = load_host_file(args.host_smmu)
+        except HostFileError as e:
+            raise UsageError(str(e)) from None
     if args.scenario:
         if qemu_args:
             raise UsageError("give either --scenario or QEMU arguments after --, not both")
@@ -125,14 +135,14 @@ def run(args: argparse.Namespace) -> int:
         for s in scenarios:
             tier = args.tier or s.tiers[0]
             argv = tier_argv(s, tier)
-            pred = _predict(argv, s.events, s.host, args.profile, types)
+            pred = _predict(argv, s.events, s.host or file_host, args.profile, types)
             results.append({"scenario": s.ref, "tier": tier, "prediction": pred.to_dict()})
             texts.append(render(pred, f"{s.ref} on {tier}"))
         print(json.dumps(results, indent=2) if args.json else "\n\n".join(texts))
         return 0
     if not qemu_args:
         raise UsageError("no QEMU arguments: use `explain -- -M virt ...` or --scenario")
-    pred = _predict(qemu_args, (), None, args.profile, types)
+    pred = _predict(qemu_args, (), file_host, args.profile, types)
     print(pred.to_json() if args.json else render(pred))
     return 0
 

@@ -66,6 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="run every scenario N times, fresh QEMU each time, and fail naming "
                         "any scenario whose verdict changed (flakiness; default: 1)")
+    p.add_argument("--shard", metavar="K/N",
+                   help="run only shard K of N (CI parallel jobs; see conformance/shard.py)")
+    p.add_argument("--shard-durations", action="append", metavar="FILE",
+                   help="verdicts.json or JUnit XML of an earlier run, to balance --shard")
     p.add_argument("qemu_args", nargs=argparse.REMAINDER,
                    help="after '--': an ad-hoc QEMU command line to run as one scenario")
 
@@ -147,6 +151,13 @@ def run(a: argparse.Namespace) -> int:
         raise UsageError("--repeat must be at least 1")
     if not a.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    sharding = None
+    if a.shard or a.shard_durations:  # checked (and durations read) before the binary
+        from conformance.shard import ShardError, Sharding
+        try:
+            sharding = Sharding.from_options(a.shard, a.shard_durations or [])
+        except ShardError as e:
+            raise UsageError(str(e)) from None
     try:
         binary = choose(a.qemu)
     except BinaryError as e:
@@ -156,6 +167,13 @@ def run(a: argparse.Namespace) -> int:
                          for t in tiers}
     except ScenarioError as e:
         raise UsageError(str(e)) from None
+    manifest = None
+    if sharding is not None:
+        try:
+            scenarios_for, manifest, note = sharding.apply(scenarios_for)
+        except ValueError as e:  # ShardError: a scenario selected twice
+            raise UsageError(str(e)) from None
+        print(note, file=sys.stderr)
     try:
         verdicts = run_interruptible(_main(a, scenarios_for, binary.path))
         if a.json:
@@ -171,6 +189,9 @@ def run(a: argparse.Namespace) -> int:
             except ReportError as e:
                 raise UsageError(str(e)) from None
             print(f"HTML report: {page}", file=sys.stderr)
+            if manifest is not None:  # lets `conformance merge` check the shards
+                from conformance.shard import write_manifest
+                write_manifest(a.html, manifest)
     except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -40,6 +40,10 @@ import pytest
 from catalogue.scenario import Scenario, ScenarioError, load_catalogue
 from conformance.errors import BinaryError
 from conformance.frontends.report_text import details
+from conformance.frontends.shard_pytest import (  # noqa: F401  (--shard: hooks found by name)
+    pytest_collection_modifyitems,
+    pytest_sessionstart,
+)
 from conformance.result import STATUS, Verdict
 from conformance.runner import DEFAULT_PROFILE, Runner, RunOptions
 from conformance.tiers import TIER_HOSTS, host_for
@@ -69,6 +73,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="per-test log folder root")
     g.addoption("--conformance-summary", default=None, metavar="FILE",
                 help="write a JSON summary (executed/passed/failed counts) here")
+    g.addoption("--shard", default=None, metavar="K/N",
+                help="run only shard K of N of the collected tests (conformance/shard.py)")
+    g.addoption("--shard-durations", action="append", default=None, metavar="FILE",
+                help="JUnit XML or verdicts.json of an earlier run, to balance --shard")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,7 +20,7 @@ phase:
 7. **QMP events** in order (:mod:`.lifecycle`; ``device_add`` runs step 5 for one
    device, hot; ``device_del``; ``system_reset``).
 
-Then :mod:`.results` projects the run into a :class:`~reference_model.prediction.Prediction`.
+Then :mod:`.results` projects the run into a :class:`~catalogue.prediction.Prediction`.
 The state of one prediction is a :class:`.run.Run`; the memos that make repeated option
 strings cheap are all in :mod:`.memo`.  The rules themselves live in
 :mod:`reference_model.rules`: they decide, and only the engine fires them

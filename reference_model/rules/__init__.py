@@ -4,7 +4,7 @@ Every rule is registered with a :class:`Rule` record (id, catalogue row, the rev
 whose behaviour it models, whether the catalogue marks it PRED).  The engine
 (:mod:`reference_model.engine`) calls the rules in QEMU's phase order; when a rule
 decides something it is recorded in the prediction as a
-:class:`~reference_model.prediction.RuleFiring`, so ``explain`` can say which row
+:class:`~catalogue.prediction.RuleFiring`, so ``explain`` can say which row
 decided each line.
 
 The modules, by catalogue section:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalogue.prediction import Prediction
 from reference_model import predict
-from reference_model.prediction import Prediction
 from reference_model.profiles import resolve
 from reference_model.rules import Decision
 

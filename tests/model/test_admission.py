@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue.scenario import Event
 from reference_model import TypeHierarchy, predict
 from reference_model.rules.admission import classify
-from reference_model.scenario import Event
 
 from .helpers import EXPLICIT, KVM, SMMU
 

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from catalogue.scenario import Event
 from reference_model import PROFILES, predict
 from reference_model.engine import devices
-from reference_model.scenario import Event
 
 PLAIN = ["e1000e", "virtio-net-pci", "virtio-rng-pci", "nvme", "igb", "vfio-user-pci",
          "pcie-root-port", "pci-bridge", "pcie-pci-bridge", "virtio-blk-pci", "rtl8139"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from catalogue.scenario import HostSmmu
 from reference_model.rules import host_compat, idregs
-from reference_model.scenario import HostSmmu
 
 from .helpers import worded
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue.scenario import HostSmmu
 from reference_model import predict
-from reference_model.scenario import HostSmmu
 
 from .helpers import KVM, SMMU, run
 

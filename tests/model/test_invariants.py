@@ -17,8 +17,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from catalogue.prediction import ADDRESS_SPACE_KINDS, Prediction
 from reference_model import PROFILES, predict
-from reference_model.prediction import ADDRESS_SPACE_KINDS, Prediction
 
 ENDPOINTS = ["e1000e", "virtio-rng-pci", "nvme", "vfio-pci", "vfio-user-pci", "igb"]
 TIERS = [["-accel", "tcg"], ["-accel", "kvm", "-cpu", "host", "-bios", "fw"]]

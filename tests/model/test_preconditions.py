@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue.scenario import Event
 from reference_model import predict
-from reference_model.scenario import Event
 
 from .helpers import EXPLICIT, KVM, SMMU, fired, run
 

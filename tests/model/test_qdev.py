@@ -5,7 +5,7 @@ Strings marked TCG✔ were also checked against QEMU 11.1.3 (``docs/model.md``).
 
 from __future__ import annotations
 
-from reference_model.scenario import Event
+from catalogue.scenario import Event
 
 from .helpers import SMMU, run
 

@@ -1,4 +1,4 @@
-"""ruff and mypy --strict over the nested tier's code (images/, conformance/nested/,
+"""ruff and mypy --strict over the nested tier's code (images/, conformance/tiers/nested/,
 tests/nested/, benchmarks/nested_cost.py)."""
 
 import subprocess

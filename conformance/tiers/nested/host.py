@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
-from conformance.tiers.nested import machine
+from conformance.tiers.nested import hostprobe, machine
 from conformance.tiers.nested.l1 import L1Error, L1Machine
 from conformance.tiers.nested.qga import QgaClient, QgaError
 
@@ -183,6 +183,8 @@ class NestedHost(QemuHost):
         self.reboots = 0
         self.closed = False
         self._boot_failed: str | None = None
+        self.probed_host: hostprobe.ProbedHost | None = None  # L1's host SMMU, at each boot
+        self.host_probe_error: str | None = None
         self._resolve()
 
     # ------------------------------------------------------------------ setup
@@ -250,6 +252,7 @@ class NestedHost(QemuHost):
                     raise
                 self.boot_seconds.append(info.seconds)
                 self._check_caps(info.capabilities)
+                await self._probe_host_smmu(info.capabilities)
                 self._suspect = None
             elif self._suspect is not None:
                 why = await self._l1.healthy()
@@ -266,6 +269,7 @@ class NestedHost(QemuHost):
                         raise
                     self.boot_seconds.append(info.seconds)
                     self.reboots += 1
+                    await self._probe_host_smmu(info.capabilities)
                 self._suspect = None
             return self._l1
 
@@ -274,6 +278,18 @@ class NestedHost(QemuHost):
         if missing:
             raise L1Error(f"L1 booted from image '{self.image.variant}' lacks "
                           f"{', '.join(sorted(missing))} (its manifest promises them)")
+
+    async def _probe_host_smmu(self, caps: set[str]) -> None:
+        """Probe L1's host SMMU at every boot (:mod:`conformance.tiers.nested.hostprobe`)."""
+        self.probed_host, self.host_probe_error = await hostprobe.probe_l1(
+            self.l1.qga, caps, self.log_dir)
+
+    def host_smmu(self) -> hostprobe.ProbedHost | None:
+        """The host SMMU the model is given (raises if L1 has one it could not probe)."""
+        from conformance.errors import HarnessError
+        if self.host_probe_error:
+            raise HarnessError(f"nested L1: host SMMU probe failed: {self.host_probe_error}")
+        return self.probed_host
 
     # ------------------------------------------------------------------ QemuHost
     async def start(self, argv: list[str]) -> NestedProcess:
