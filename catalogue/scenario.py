@@ -69,11 +69,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TIERS = ("tcg", "kvm", "nested", "hw")
-OBSERVABLES = ("address_spaces", "idregs", "properties", "msi_gpa", "iort", "trace")
-REQUIREMENTS = ("iommufd", "vfio", "vfio-iommufd")
+from catalogue.observables import OBSERVABLES
+from catalogue.vocabulary import REQUIREMENTS, ROW_RE, TIERS
+
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_ROW_RE = re.compile(r"^(P\d+a?|A\d+|AS\d+|H\d+|M\d+|O\d+|2a|2b|5[abc]|7[ab]|10|F\d*)$")
+_ROW_RE = ROW_RE
 _SCENARIO_KEYS = {
     "name", "rows", "tiers", "args", "events", "host", "observe", "requires",
     "description", "nonconformance",

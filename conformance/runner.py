@@ -59,6 +59,7 @@ from typing import Any, TypeVar
 
 from catalogue.prediction import EventResult, Prediction
 from catalogue.scenario import Scenario
+from conformance import select
 from conformance.capabilities import Capabilities, probe
 from conformance.compare import judge
 from conformance.errors import (
@@ -77,14 +78,20 @@ from conformance.observe.properties import read_properties
 from conformance.observe.registers import read_registers
 from conformance.observe.trace import TRACE_EVENTS, TRACE_FILE, TraceLine, TraceReader
 from conformance.result import Status, Verdict
+from conformance.select import DEFAULT_PROFILE
 from conformance.session import CommandFailed, QmpSession
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess
 from conformance.tiers.local import LocalHost, LocalProcess
+from reference_model import CmdlineError, ProfileError, TypeHierarchy
+from reference_model.errors import ModelError
+from reference_model.qom import TypeHierarchyError
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
-DEFAULT_PROFILE = "qemu-11.1"
+#: what the model raises on purpose when it does not cover a command line, profile or
+#: type table (the model's four ValueErrors join ModelError on the model's side)
+MODEL_ERRORS = (ModelError, CmdlineError, ProfileError, TypeHierarchyError)
 STDERR_TAIL_LINES = 20
 
 #: host capability a scenario may require -> (check, reason when missing)
@@ -184,27 +191,12 @@ def classify_hang(e: QmpTimeout, proc: QemuProcess) -> tuple[Status, str]:
 
 
 def compose_argv(scenario: Scenario, host: QemuHost) -> list[str]:
-    """Scenario args plus the tier's, unless the scenario picks its accelerator itself."""
-    argv = list(scenario.argv)
-    sets_accel = "-accel" in argv or "--accel" in argv or any(
-        "accel=" in a for i, a in enumerate(argv[1:], 1) if argv[i - 1] in ("-M", "-machine"))
-    return argv if sets_accel else [*argv, *host.tier_args()]
+    """Scenario args plus ``host``'s tier args (:func:`conformance.select.compose_argv`)."""
+    return select.compose_argv(scenario, host.tier_args())
 
 
 def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _predictor() -> Callable[..., Prediction]:
-    from reference_model import predict  # type: ignore[attr-defined,unused-ignore]
-
-    return predict  # type: ignore[no-any-return,unused-ignore]
-
-
-def _type_hierarchy(caps: Capabilities) -> Any:
-    from reference_model import TypeHierarchy  # type: ignore[attr-defined,unused-ignore]
-
-    return TypeHierarchy.from_qom_list_types(caps.qom_types())
 
 
 class Runner:
@@ -217,7 +209,7 @@ class Runner:
         self.options = options or RunOptions()
         self.qemu_version = qemu_version
         self._caps: Capabilities | None = None
-        self._types: Any = None
+        self._types: TypeHierarchy | None = None
         self._caps_lock = asyncio.Lock()
 
     async def capabilities(self) -> Capabilities:
@@ -356,17 +348,12 @@ class Runner:
     async def _attach_prediction(self, s: Scenario, v: Verdict,
                                  proc: QemuProcess) -> Prediction | None:
         try:
-            predict = _predictor()
             if self._types is None:
-                self._types = _type_hierarchy(await self.capabilities())
-        except ImportError as e:
-            v.status, v.reason = "infra-error", f"reference model unavailable: {e}"
-            return None
-        try:
-            pred = predict(list(proc.argv[1:]), events=s.events, host=s.host,
-                           profile=self.options.profile, types=self._types,
-                           observe=s.observe)
-        except Exception as e:  # the model is another component: report, never crash
+                self._types = TypeHierarchy.from_qom_list_types(
+                    (await self.capabilities()).qom_types())
+            pred = select.predict_for(s, self.host.tier, self._types,
+                                      profile=self.options.profile, argv=proc.argv[1:])
+        except MODEL_ERRORS as e:  # the model does not cover this; a model bug propagates
             v.status = "infra-error"
             v.reason = f"reference model failed: {type(e).__name__}: {e}"
             return None

@@ -23,18 +23,17 @@ import os
 import sys
 from pathlib import Path
 
-from catalogue.scenario import OBSERVABLES, Scenario, ScenarioError, select, split_args
+from catalogue.observables import DEFAULT_OBSERVABLES
+from catalogue.scenario import Scenario, ScenarioError, split_args
 from conformance.errors import BinaryError, HarnessError
 from conformance.frontends.cli import UsageError
+from conformance.frontends.cmd_bisect import decide
+from conformance.frontends.report_html import ReportError, write_report
+from conformance.frontends.report_tap import TapWriter
 from conformance.frontends.report_text import details, summary
 from conformance.result import Verdict
-from conformance.runner import (
-    DEFAULT_PROFILE,
-    Runner,
-    RunOptions,
-    run_interruptible,
-    run_scenarios,
-)
+from conformance.runner import Runner, RunOptions, run_interruptible, run_scenarios
+from conformance.select import DEFAULT_PROFILE, load
 from conformance.tiers import TIER_HOSTS, host_for
 from conformance.tools.flaky import Flake, find_flaky, run_repeated, summary_line
 from conformance.tools.qemu_binary import choose
@@ -72,17 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def adhoc_scenario(args: list[str], tier: str) -> Scenario:
     return Scenario(name="command-line", rows=(), tiers=(tier,), argv=split_args(args),
-                    observe=OBSERVABLES[:4], description="ad-hoc command line")
-
-
-def load(specs: list[str] | None) -> list[Scenario]:
-    if not specs:
-        from catalogue.scenario import load_catalogue
-        return load_catalogue()
-    out: list[Scenario] = []
-    for spec in specs:
-        out.extend(select(spec))
-    return out
+                    observe=DEFAULT_OBSERVABLES, description="ad-hoc command line")
 
 
 async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
@@ -93,7 +82,6 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
 
     tap = None
     if a.tap:
-        from conformance.frontends.report_tap import TapWriter
         tap = TapWriter(sys.stdout, total=sum(len(x) for x in scenarios_for.values()))
 
     def show(v: Verdict) -> None:
@@ -165,7 +153,6 @@ def run(a: argparse.Namespace) -> int:
             print(summary(verdicts))
         sys.stdout.flush()
         if a.html:
-            from conformance.frontends.report_html import ReportError, write_report
             try:
                 page = write_report(a.html, verdicts)
             except ReportError as e:
@@ -175,7 +162,6 @@ def run(a: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     if a.bisect:
-        from conformance.frontends.cmd_bisect import decide
         code, why = decide(verdicts)
         print(f"bisect: exit {code} ({why})", file=sys.stderr)
         return code

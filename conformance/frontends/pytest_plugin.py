@@ -41,7 +41,8 @@ from catalogue.scenario import Scenario, ScenarioError, load_catalogue
 from conformance.errors import BinaryError
 from conformance.frontends.report_text import details
 from conformance.result import STATUS, Verdict
-from conformance.runner import DEFAULT_PROFILE, Runner, RunOptions
+from conformance.runner import Runner, RunOptions
+from conformance.select import DEFAULT_PROFILE
 from conformance.tiers import TIER_HOSTS, host_for
 from conformance.tiers.host import QemuHost
 from conformance.tools.qemu_binary import choose

@@ -44,6 +44,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from catalogue.vocabulary import HARNESS_ARGS
 from conformance.errors import HostError
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
 
@@ -51,7 +52,6 @@ logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 #: arguments the harness adds to every QEMU it starts (before the tier's and scenario's)
-HARNESS_ARGS = ("-S", "-nodefaults", "-display", "none")
 #: temporary directories are ``TMP_PREFIX<harness pid>-<random>``
 TMP_PREFIX = "smmuv3-conf-"
 #: bytes of QEMU's stderr the harness reads (the tail; the head is dropped)
@@ -292,9 +292,14 @@ class LocalHost(QemuHost):
 
     def __init__(self, binary: str, tier: str = "tcg",
                  accel_args: tuple[str, ...] = ("-accel", "tcg"),
-                 unavailable: str | None = None, tmp_root: str | None = None) -> None:
+                 unavailable: str | None = None, tmp_root: str | None = None,
+                 features: frozenset[str] | None = None) -> None:
         self.binary = binary
         self.tier = tier
+        #: a local QEMU writes its -D trace log where the harness reads it; qtest
+        #: cannot be combined with KVM, so only a TCG host offers it
+        self.features = features if features is not None else frozenset(
+            {"trace-file", "qtest"} if "kvm" not in accel_args else {"trace-file"})
         self._accel_args = list(accel_args)
         self._unavailable = unavailable
         self._tmp_root = socket_safe_root(tmp_root)

@@ -35,6 +35,7 @@ import signal
 import time
 from pathlib import Path
 
+from catalogue.vocabulary import HARNESS_ARGS
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
 from conformance.tiers.nested import machine
 from conformance.tiers.nested.l1 import L1Error, L1Machine
@@ -45,8 +46,6 @@ logger.addHandler(logging.NullHandler())
 
 L2_QEMU = "/usr/bin/qemu-system-aarch64"
 ZERO_BIOS = "/run/zero-bios.bin"
-#: arguments every L2 gets before the tier's and the scenario's (as ``LocalHost``)
-HARNESS_ARGS = ("-S", "-nodefaults", "-display", "none")
 #: what the nested tier adds to every scenario: KVM, the host CPU, and firmware "loaded"
 #: (a zero-filled file), because accel=on needs ACPI with firmware (P10)
 TIER_ARGS = ("-accel", "kvm", "-cpu", "host", "-bios", ZERO_BIOS)
@@ -276,7 +275,9 @@ class NestedHost(QemuHost):
                           f"{', '.join(sorted(missing))} (its manifest promises them)")
 
     # ------------------------------------------------------------------ QemuHost
-    async def start(self, argv: list[str]) -> NestedProcess:
+    async def start(self, argv: list[str], qtest: bool = False,
+                    trace: tuple[str, ...] = ()) -> NestedProcess:
+        # features is empty: the runner never asks this host for qtest or a trace file
         from conformance.errors import HarnessError
 
         await self._slot.acquire()
