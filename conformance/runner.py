@@ -13,21 +13,8 @@ the pytest plugin, the benchmark).  For one scenario, :meth:`Runner.run`:
 4. normalises what it saw (:mod:`conformance.normalise`), asks the reference model for
    its prediction of the *same* argv, and judges (:mod:`conformance.compare`).
 
-How an abnormal end is classified (:func:`classify_end`, :func:`classify_hang`; the
-rationale is in docs/reliability.md):
-
-* QEMU killed by a signal QEMU raises on itself (SIGABRT from ``assert``/``abort``,
-  SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) -> ``nonconformance`` "QEMU
-  crashed", with the signal and the last stderr line;
-* QEMU killed by a signal only *someone else* sends (SIGKILL: the OOM killer, a user;
-  SIGTERM/SIGINT/SIGHUP, which QEMU turns into "terminating on signal N from pid P")
-  -> ``infra-error``: the build was not tested, ``git bisect run`` must skip it (125);
-* QEMU exiting by itself in the middle of the session -> ``nonconformance``;
-* no QMP answer within ``command_timeout`` (or the scenario over ``scenario_timeout``)
-  -> ``nonconformance`` "QEMU hung", unless the process is *stopped* (state ``T``:
-  SIGSTOP from outside), which is an ``infra-error``;
-* QMP socket lost while QEMU lives, QMP never came up, temp folder or fork failed, a
-  harness bug (any other exception) -> ``infra-error``.
+How an abnormal end (crash, hang, outside kill, lost QMP) becomes a verdict is
+:mod:`conformance.classify`; running under signals is :mod:`conformance.interrupt`.
 
 QEMU is always terminated and its temporary directory removed, whatever happens.
 
@@ -48,23 +35,25 @@ import enum
 import json
 import logging
 import os
-import re
 import shlex
-import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
 from catalogue.prediction import EventResult, Prediction
 from catalogue.scenario import Scenario
 from conformance import select
 from conformance.capabilities import Capabilities, probe
+from conformance.classify import (
+    classify_end,
+    classify_hang,
+    externally_terminated,
+    is_stopped,
+)
 from conformance.compare import judge
 from conformance.errors import (
     HarnessError,
-    Interrupted,
     QemuDied,
     QmpLost,
     QmpStartupFailed,
@@ -147,47 +136,6 @@ class RunOptions:
     scenario_timeout: float = 120.0
     #: test hook, see :class:`Phase` (``None`` in production)
     fault: FaultHook | None = field(default=None, repr=False)
-
-
-#: signals QEMU raises on itself: assert()/abort(), bad memory access, bad instruction
-CRASH_SIGNALS = frozenset({signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE,
-                           signal.SIGILL, signal.SIGTRAP, signal.SIGSYS})
-_TERMINATED_RE = re.compile(r"terminating on signal (\d+)(?: from pid (\d+))?[^\n]*")
-
-
-def externally_terminated(stderr: str) -> str | None:
-    """QEMU's own "terminating on signal N from pid P" line, if it printed one."""
-    found = list(_TERMINATED_RE.finditer(stderr))
-    return found[-1][0].strip() if found else None
-
-
-def classify_end(status: ExitStatus, stderr: str, where: str) -> tuple[Status, str]:
-    """Verdict status and reason for a QEMU that ended while the harness talked to it."""
-    last = (stderr.strip().splitlines() or [""])[-1].strip()
-    tail = f": {last}" if last else ""
-    if status.signal is not None:
-        if status.signal in CRASH_SIGNALS:
-            return "nonconformance", f"QEMU crashed ({status.describe()}) {where}{tail}"
-        return "infra-error", (f"QEMU was {status.describe()} {where}; not a QEMU fault "
-                               "(sent from outside: OOM killer, a user, another process)")
-    ext = externally_terminated(stderr)
-    if ext is not None:
-        return "infra-error", (f"QEMU was terminated from outside {where} ({ext}); "
-                               "not a QEMU fault")
-    return "nonconformance", f"QEMU exited unexpectedly ({status.describe()}) {where}{tail}"
-
-
-def _is_stopped(proc: QemuProcess) -> bool:
-    stopped = getattr(proc, "stopped", None)
-    return bool(stopped is not None and stopped())
-
-
-def classify_hang(e: QmpTimeout, proc: QemuProcess) -> tuple[Status, str]:
-    """A timeout is QEMU's hang unless the process was stopped from outside."""
-    if _is_stopped(proc):
-        return "infra-error", (f"QEMU hung: {e}; the process was stopped (SIGSTOP/SIGTSTP "
-                               "from outside), not a QEMU fault")
-    return "nonconformance", f"QEMU hung: {e}"
 
 
 def compose_argv(scenario: Scenario, host: QemuHost) -> list[str]:
@@ -301,7 +249,7 @@ class Runner:
             except (QmpStartupFailed, QmpLost) as e:
                 failure = ("infra-error", str(e) + (
                     "; the process was stopped (SIGSTOP/SIGTSTP from outside)"
-                    if _is_stopped(proc) else ""))
+                    if is_stopped(proc) else ""))
         finally:
             v.qmp_transcript = session.transcript
             try:
@@ -511,65 +459,3 @@ async def run_scenarios(scenarios: Iterable[Scenario], runner: Runner, jobs: int
     return out
 
 
-T = TypeVar("T")
-
-
-def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(main)``, turning SIGINT/SIGTERM/SIGHUP into a clean cancellation.
-
-    The signal cancels ``main``; every ``finally`` on the way (QEMU's ``terminate()``,
-    the temporary folder) runs inside the loop, then :class:`Interrupted` is raised so
-    the CLI can exit ``128 + signum`` without reporting a partial run as a result.
-    """
-    got: list[int] = []
-
-    async def wrapper() -> T:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-
-        def on_signal(signum: int) -> None:
-            got.append(signum)
-            # The process is on its way out with no result: asyncio's child watcher may
-            # still warn about the QEMUs our clean-up reaped itself ("Unknown child
-            # process", "Loop ... is closed").  The one line the CLI prints is the message.
-            logging.getLogger("asyncio").setLevel(logging.ERROR)
-            task.cancel()  # and every task under it, so no inner task can run on
-            for t in asyncio.all_tasks():
-                if t is not task:
-                    t.cancel()
-
-        def on_loop_exception(lp: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-            # Cancelling every task also cancels qemu.qmp's internal gather of its
-            # reader/writer; nobody retrieves what it ended with (CancelledError, or
-            # EOFError once the QEMU we terminated closed its socket), and asyncio would
-            # log "exception was never retrieved" when the future is collected.  After a
-            # signal these are our own teardown, and no result is reported anyway.
-            if got and (isinstance(context.get("exception"), asyncio.CancelledError)
-                        or "never retrieved" in str(context.get("message", ""))):
-                return
-            lp.default_exception_handler(context)
-
-        loop.set_exception_handler(on_loop_exception)
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(sig, on_signal, sig)
-                installed.append(sig)
-            except (ValueError, RuntimeError, NotImplementedError):  # not main thread
-                pass
-        try:
-            try:
-                result = await main
-            except asyncio.CancelledError:
-                if got:
-                    raise Interrupted(got[0]) from None
-                raise
-            if got:  # a cancellation was absorbed somewhere: still not a result
-                raise Interrupted(got[0])
-            return result
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-    return asyncio.run(wrapper())

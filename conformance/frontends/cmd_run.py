@@ -31,8 +31,9 @@ from conformance.frontends.cmd_bisect import decide
 from conformance.frontends.report_html import ReportError, write_report
 from conformance.frontends.report_tap import TapWriter
 from conformance.frontends.report_text import details, summary
+from conformance.interrupt import run_interruptible
 from conformance.result import Verdict
-from conformance.runner import Runner, RunOptions, run_interruptible, run_scenarios
+from conformance.runner import Runner, RunOptions, run_scenarios
 from conformance.select import DEFAULT_PROFILE, load
 from conformance.tiers import TIER_HOSTS, host_for
 from conformance.tools.flaky import Flake, find_flaky, run_repeated, summary_line
