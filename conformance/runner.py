@@ -34,13 +34,14 @@ import asyncio
 import enum
 import json
 import logging
-import os
 import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from catalogue.observables import ROWS as OBSERVABLE_ROWS
 from catalogue.prediction import EventResult, Prediction
 from catalogue.scenario import Scenario
 from conformance import select
@@ -61,16 +62,13 @@ from conformance.errors import (
     ScenarioTimeout,
 )
 from conformance.normalise import RawObservation, SmmuReading, normalise
+from conformance.observe import ObserveContext, Observer, observers_for
 from conformance.observe import mtree as mtree_mod
-from conformance.observe.iort import QtestLine, read_iort
-from conformance.observe.properties import read_properties
-from conformance.observe.registers import read_registers
-from conformance.observe.trace import TRACE_EVENTS, TRACE_FILE, TraceLine, TraceReader
+from conformance.observe.trace import TRACE_FILE
 from conformance.result import Status, Verdict
 from conformance.select import DEFAULT_PROFILE
 from conformance.session import CommandFailed, QmpSession
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess
-from conformance.tiers.local import LocalHost, LocalProcess
 from reference_model import CmdlineError, ProfileError, TypeHierarchy
 from reference_model.errors import ModelError
 from reference_model.qom import TypeHierarchyError
@@ -82,24 +80,6 @@ logger.addHandler(logging.NullHandler())
 #: type table (the model's four ValueErrors join ModelError on the model's side)
 MODEL_ERRORS = (ModelError, CmdlineError, ProfileError, TypeHierarchyError)
 STDERR_TAIL_LINES = 20
-
-#: host capability a scenario may require -> (check, reason when missing)
-REQUIREMENT_CHECKS: dict[str, tuple[Callable[[], bool], str]] = {
-    "iommufd": (lambda: os.path.exists("/dev/iommu"), "host has no /dev/iommu (iommufd)"),
-    "vfio": (lambda: os.path.exists("/dev/vfio/vfio"), "host has no /dev/vfio/vfio"),
-    "vfio-iommufd": (lambda: os.path.exists("/dev/vfio/devices"),
-                     "host has no /dev/vfio/devices (VFIO cdev for iommufd)"),
-}
-
-
-#: why a scenario observing the IORT is skipped outside the TCG tier
-IORT_NEEDS_GUEST = ("observing the IORT needs -qtest, which cannot be combined with KVM: "
-                    "on this tier the tables must be read by a booted guest (acpidump), "
-                    "which the harness does not do yet")
-#: why a scenario observing trace events is skipped on a host that is not local
-TRACE_NEEDS_LOCAL = ("observing trace events needs the -D log file of a QEMU started "
-                     "on this machine; this tier's host does not hand it back yet")
-
 
 class Phase(enum.StrEnum):
     """Points of one scenario run where :attr:`RunOptions.fault` is called."""
@@ -175,21 +155,13 @@ class Runner:
         why = self.host.unavailable_reason()
         if why:
             return why
-        # a host that runs QEMU elsewhere (the nested tier's L1) answers for itself
-        host_missing = getattr(self.host, "missing_requirement", None)
-        for req in s.requires:
-            if host_missing is not None:
-                why = host_missing(req)
-                if why:
-                    return f"requires {req}: {why}"
-                continue
-            check, reason = REQUIREMENT_CHECKS.get(req, (lambda: False, f"unknown '{req}'"))
-            if not check():
-                return f"requires {req}: {reason}"
-        if "iort" in s.observe and (tier != "tcg" or not isinstance(self.host, LocalHost)):
-            return IORT_NEEDS_GUEST
-        if "trace" in s.observe and not isinstance(self.host, LocalHost):
-            return TRACE_NEEDS_LOCAL
+        for req in s.requires:  # a host running QEMU elsewhere answers for that machine
+            why = self.host.missing_requirement(req)
+            if why:
+                return f"requires {req}: {why}"
+        for row in OBSERVABLE_ROWS:  # can this host observe what the scenario asks for?
+            if row.name in s.observe and not row.needs <= self.host.features:
+                return row.missing
         caps = await self.capabilities()
         drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
         return caps.missing_for(s.argv, drivers)
@@ -222,12 +194,10 @@ class Runner:
 
     async def _run(self, s: Scenario, v: Verdict) -> None:
         argv = compose_argv(s, self.host)
-        if isinstance(self.host, LocalHost) and {"iort", "trace"} & set(s.observe):
-            proc: QemuProcess = await self.host.start(
-                argv, qtest="iort" in s.observe,
-                trace=TRACE_EVENTS if "trace" in s.observe else ())
-        else:
-            proc = await self.host.start(argv)
+        start_args: dict[str, Any] = {}
+        for o in observers_for(s.observe):
+            start_args.update(o.start_args())
+        proc = await self.host.start(argv, **start_args)
         v.argv = list(proc.argv)
         session = QmpSession(proc, startup_timeout=self.options.startup_timeout,
                              command_timeout=self.options.command_timeout)
@@ -324,45 +294,40 @@ class Runner:
                                status, where="before the QMP greeting")
             return RawObservation(started=False, exit=status, stderr=stderr)
         await self._fault(Phase.CONNECTED, s, proc, session)
-        reader = TraceReader(proc.trace_path) if isinstance(proc, LocalProcess) and \
-            proc.trace_path is not None else None
-        phases = [reader.take()] if reader is not None else None  # machine start
-        events = await self._play_events(s, proc, session, reader, phases) \
-            if s.events else None
-        observe = set(s.observe)
-        tree = None
-        smmus: dict[str, SmmuReading] = {}
-        if observe & {"address_spaces", "idregs", "properties", "msi_gpa"}:
+        wanted = observers_for(s.observe)
+        raw = RawObservation(started=True, exit=None, stderr="", observe=s.observe)
+        ctx = ObserveContext(proc, session, raw, self.options.command_timeout)
+        for o in wanted:
+            if o.on_started is not None:
+                o.on_started(ctx)
+        if s.events:
+            raw.events = await self._play_events(s, proc, session, ctx, wanted)
+        smmu_readers = list(dict.fromkeys(o.read_smmu for o in wanted if o.read_smmu))
+        if smmu_readers or any(o.uses_mtree for o in wanted):
             await self._fault(Phase.OBSERVE, s, proc, session)
-            tree = mtree_mod.parse(await session.hmp("info mtree -o -D"))
-            for i, w in enumerate(tree.smmus() if observe & {"idregs", "properties", "msi_gpa"}
-                                  else []):
+            raw.mtree = mtree_mod.parse(await session.hmp("info mtree -o -D"))
+            for i, w in enumerate(raw.mtree.smmus() if smmu_readers else []):
                 await self._fault(Phase.READ, s, proc, session, i)
                 r = SmmuReading(base=w.base)
-                if "idregs" in observe:
-                    r.idr = await read_registers(session, w.base)
-                if observe & {"properties", "msi_gpa"} and w.owner is not None:
-                    r.properties = await read_properties(session, w.owner.qom_path)
-                smmus[w.key] = r
-        iort = None
-        if "iort" in observe and isinstance(proc, LocalProcess):
-            conn = await proc.qtest_connection(self.options.command_timeout)
-            iort = await read_iort(QtestLine(conn, self.options.command_timeout))
+                for read_smmu in smmu_readers:
+                    await read_smmu(session, w, r)
+                raw.smmus[w.key] = r
+        for o in wanted:
+            if o.read is not None:
+                await o.read(ctx)
         await self._fault(Phase.QUIT, s, proc, session)
         exit_status = await session.quit()
         if exit_status.signal is not None or externally_terminated(proc.stderr_text()):
             raise QemuDied(f"QEMU ended ({exit_status.describe()}) after 'quit'",
                            exit_status, where="after 'quit'")
-        if reader is not None and phases is not None:
-            phases[-1] += reader.take()  # nothing expected: shown in the last phase
-        return RawObservation(started=True, exit=exit_status, stderr=proc.stderr_text(),
-                              events=events, mtree=tree, smmus=smmus, observe=s.observe,
-                              iort=iort, trace=phases)
+        for o in wanted:
+            if o.after_quit is not None:
+                o.after_quit(ctx)
+        raw.exit, raw.stderr = exit_status, proc.stderr_text()
+        return raw
 
     async def _play_events(self, s: Scenario, proc: QemuProcess, session: QmpSession,
-                           reader: TraceReader | None = None,
-                           phases: list[list[TraceLine]] | None = None
-                           ) -> list[EventResult]:
+                           ctx: ObserveContext, wanted: list[Observer]) -> list[EventResult]:
         out: list[EventResult] = []
         for i, ev in enumerate(s.events):
             await self._fault(Phase.EVENT, s, proc, session, i)
@@ -376,8 +341,9 @@ class Runner:
                 out.append(EventResult(op=ev.op, id=ev.device_id, ok=False,
                                        error_class=e.error_class, error_desc=e.desc))
                 await session.command("query-status")  # still alive after a refusal?
-            if reader is not None and phases is not None:
-                phases.append(reader.take())
+            for o in wanted:
+                if o.after_event is not None:
+                    o.after_event(ctx)
         return out
 
     # ----------------------------------------------------------------- logs
@@ -388,7 +354,7 @@ class Runner:
     def _write_trace_log(self, s: Scenario, proc: QemuProcess) -> None:
         """Keep the run's trace log (its folder is gone once QEMU is reaped)."""
         d = self.log_dir_for(s)
-        text = proc.trace_text() if isinstance(proc, LocalProcess) else None
+        text = proc.trace_text()
         if d is None or text is None:
             return
         try:
