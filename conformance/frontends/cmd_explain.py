@@ -22,7 +22,7 @@ from typing import Any
 
 from catalogue.prediction import Prediction
 from catalogue.scenario import ScenarioError
-from conformance.frontends.cli import UsageError
+from conformance.frontends.cli import UsageError, main
 from conformance.runner import MODEL_ERRORS
 from conformance.select import load, predict_for, tier_argv
 from conformance.tiers import TIER_HOSTS
@@ -151,5 +151,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from conformance.frontends.cli import main
     sys.exit(main(["explain", *sys.argv[1:]]))

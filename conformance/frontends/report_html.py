@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from catalogue.prediction import Difference
+from conformance.errors import HarnessError
 from conformance.result import STATUSES, Verdict
 
 #: catalogue section of a row id (first match wins; ``AS`` before ``A``)
@@ -55,7 +56,7 @@ FINDINGS = ("nonconformance", "unexpected-pass", "infra-error")
 TRANSCRIPT_LIMIT = 200
 
 
-class ReportError(OSError):
+class ReportError(HarnessError, OSError):
     """The report folder cannot be written; ``str()`` names the path."""
 
 

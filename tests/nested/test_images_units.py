@@ -113,7 +113,8 @@ def test_real_arm64_qemu_closure() -> None:
 
 
 def test_missing_package_is_one_line_naming_it() -> None:
-    from images.packages import images_root, resolve
+    from artefacts.images import images_root
+    from images.packages import resolve
 
     if not any((images_root() / "apt-arm64/lists").glob("*_Packages*")):
         pytest.skip("no arm64 apt lists yet (python -m images build stock)")

@@ -35,7 +35,10 @@ import signal
 import time
 from pathlib import Path
 
+from artefacts.images import VARIANTS, find
+from artefacts.provision import install_for
 from catalogue.vocabulary import HARNESS_ARGS
+from conformance.errors import HarnessError
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
 from conformance.tiers.nested import machine
 from conformance.tiers.nested.l1 import L1Error, L1Machine
@@ -186,9 +189,6 @@ class NestedHost(QemuHost):
 
     # ------------------------------------------------------------------ setup
     def _resolve(self) -> None:
-        from artefacts.provision import install_for
-        from images.build import VARIANTS, find
-
         want = self.image_name
         if want not in (*VARIANTS, "auto"):
             self._unavailable = (f"SMMUV3_NESTED_IMAGE={want!r} is not one of "
@@ -278,8 +278,7 @@ class NestedHost(QemuHost):
     async def start(self, argv: list[str], qtest: bool = False,
                     trace: tuple[str, ...] = ()) -> NestedProcess:
         # features is empty: the runner never asks this host for qtest or a trace file
-        from conformance.errors import HarnessError
-
+        # (L1Error and QgaError are HarnessErrors; re-raised to say which step failed)
         await self._slot.acquire()
         try:
             try:

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.errors import HarnessError
 from conformance.tiers import reaper
 from conformance.tiers.nested import machine
 from conformance.tiers.nested.qga import QgaClient, QgaError
@@ -53,7 +54,7 @@ def sweep_stale() -> list[str]:
     return reaper.sweep_stale(TMP_PREFIX)
 
 
-class L1Error(Exception):
+class L1Error(HarnessError):
     """L1 could not be booted or prepared; ``str()`` is one line with the evidence."""
 
 
