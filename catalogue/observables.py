@@ -8,7 +8,7 @@ when asked (``builder``: ``predict(..., observe=...)``).
 
 Adding an observable: a row here, a field in :mod:`catalogue.prediction`, its observer
 in ``conformance/observe/`` (registered in ``OBSERVERS``), the model's builder, tests.
-``tests/harness/test_observers.py`` checks the three agree.
+``tests/observe/test_observers.py`` checks the three agree.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ strings recur across scenarios.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Set as AbstractSet
 from typing import NoReturn
 
 __all__ = [
@@ -184,8 +184,8 @@ class ParsedCmdline:
     A plain ``__slots__`` record (one is built per prediction: keep it cheap)."""
 
     __slots__ = ("accels", "bios", "devices", "enable_kvm", "globals", "kernel", "machine",
-                 "machine_given", "machine_key", "netdevs", "nodefaults", "objects", "only_migratable",
-                 "pflash", "qtest")
+                 "machine_given", "machine_key", "netdevs", "nodefaults", "objects",
+                 "only_migratable", "pflash", "qtest")
 
     def __init__(self) -> None:
         self.machine: dict[str, str] = {}  # merged -M/-machine opts

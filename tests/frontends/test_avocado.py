@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, leftovers
 
 from conformance.frontends.avocado_tests import recipe
+from tests.frontends.conftest import REPO, leftovers
 
 P1 = f"{REPO}/scenarios/preconditions.toml:p1-accel-on-tcg"
 P6 = "p6-no-primary-bus"

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, leftovers, run_cli
 
 from conformance.frontends.cmd_bisect import ABORT, BAD, GOOD, SKIP, decide
 from conformance.result import Verdict
+from tests.frontends.conftest import REPO, leftovers, run_cli
 
 SCENARIOS = REPO / "scenarios"
 P1 = f"{SCENARIOS}/preconditions.toml:p1-accel-on-tcg"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import REPO, leftovers, run_cli
+from tests.frontends.conftest import REPO, leftovers, run_cli
 
 PROPS = str(REPO / "scenarios" / "properties.toml")
 

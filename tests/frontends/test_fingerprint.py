@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import leftovers, run_cli
-
 from conformance.tools.fingerprint import PROBES, PROFILES, ProbeResult, compare, error_text
+from tests.frontends.conftest import leftovers, run_cli
 
 
 def test_probe_table_is_complete() -> None:

@@ -16,9 +16,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from catalogue.scenario import select
+from tests.frontends.conftest import REPO
 
 MESON_BUILD = """project('smmuv3-conformance-in-meson', meson_version: '>=1.0')
 python = find_program('{python}')

@@ -10,8 +10,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
-from ecosystem_helpers import count_colour, read_png, screenshot
-
 from catalogue.prediction import Difference
 from conformance.frontends.report_html import (
     BuildColumn,
@@ -22,6 +20,7 @@ from conformance.frontends.report_html import (
     write_report,
 )
 from conformance.result import Verdict
+from tests.frontends.ecosystem_helpers import count_colour, read_png, screenshot
 
 PASS_RGB = (0xD9, 0xF2, 0xD9)
 FAIL_RGB = (0xF8, 0xD0, 0xD0)

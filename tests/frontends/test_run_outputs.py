@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO, leftovers, run_cli
-from ecosystem_helpers import count_colour, read_png, screenshot
+
+from tests.frontends.conftest import REPO, leftovers, run_cli
+from tests.frontends.ecosystem_helpers import count_colour, read_png, screenshot
 
 tap_parser = pytest.importorskip("tap.parser")
 

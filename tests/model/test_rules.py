@@ -6,6 +6,8 @@ Strings marked TCG✔ were also checked against QEMU 11.1.3 (``docs/model.md``).
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from catalogue.prediction import Prediction
@@ -366,7 +368,7 @@ def test_msi_gpa_table() -> None:
 ])
 def test_host_checks(field: str, value: int, msg: str) -> None:
     good = {"idr0": 0x0D44141A, "idr1": 0x02730290, "idr3": 0x1404, "idr5": 0x75}
-    host = HostSmmu(**{**good, field: value})
+    host = HostSmmu(**cast(dict[str, Any], {**good, field: value}))
     idr = idregs.init_id_regs(None)
     bad = host_compat.check(host, idr, PROFILES_MSG)
     assert bad is not None and bad[1] == msg

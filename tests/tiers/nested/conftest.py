@@ -1,7 +1,7 @@
 """Fixtures for the nested tier's own tests: one L1 per test session.
 
 These tests boot L1 under TCG, so they only run when the nested tier is selected
-(``pytest --tier nested tests/nested``); in the default (TCG) run they are skipped with
+(``pytest --tier nested tests/tiers/nested``); in the default (TCG) run they are skipped with
 that hint.  They also need a built image (``python -m images build stock``; the iommufd
 checks ``python -m images build iommufd``) and the provisioned x86 QEMU; without them
 they are skipped with the command that would provide them.
