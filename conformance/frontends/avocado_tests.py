@@ -45,6 +45,7 @@ from catalogue.scenario import ScenarioError, default_dir
 from conformance.errors import BinaryError
 from conformance.result import STATUS, Verdict
 from conformance.select import load
+from conformance.tiers import DEFAULT_TIERS
 
 PASS, FAIL, SKIP, USAGE = 0, 1, 125, 2
 #: avocado status (the STATUS table's column) -> exit status of the exec-test runnable
@@ -143,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         if a.one:
-            return run_one(a.one, (a.tier or ["tcg"])[0], a.qemu, a.profile)
-        doc = json.dumps(recipe(a.scenario, a.tier or ["tcg"], a.qemu, a.profile), indent=2)
+            return run_one(a.one, (a.tier or list(DEFAULT_TIERS))[0], a.qemu, a.profile)
+        doc = json.dumps(recipe(a.scenario, a.tier or list(DEFAULT_TIERS), a.qemu, a.profile),
+                         indent=2)
     except (ScenarioError, BinaryError) as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return USAGE

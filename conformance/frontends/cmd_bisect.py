@@ -67,7 +67,7 @@ from conformance.result import (
 )
 from conformance.runner import Runner, RunOptions, run_scenarios
 from conformance.select import load
-from conformance.tiers import TIER_HOSTS, host_for
+from conformance.tiers import DEFAULT_TIERS, TIER_HOSTS, host_for
 from conformance.tools.qemu_binary import choose
 
 GOOD, BAD, SKIP, ABORT = BISECT_GOOD, BISECT_BAD, BISECT_SKIP, BISECT_ABORT
@@ -188,7 +188,7 @@ async def _run_all(pairs: dict[str, list[Scenario]], binary: str, a: argparse.Na
 
 
 def _select(a: argparse.Namespace) -> dict[str, list[Scenario]]:
-    tiers = a.tier or ["tcg"]
+    tiers = a.tier or list(DEFAULT_TIERS)
     for t in tiers:
         if t not in TIER_HOSTS:
             raise UsageError(f"--tier {t}: unknown tier (choose from {', '.join(TIER_HOSTS)})")

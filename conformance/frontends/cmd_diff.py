@@ -45,7 +45,7 @@ from conformance.frontends.report_html import BuildColumn, MatrixRow, ReportErro
 from conformance.result import Verdict
 from conformance.runner import Runner, RunOptions, run_scenarios
 from conformance.select import load
-from conformance.tiers import TIER_HOSTS, host_for
+from conformance.tiers import DEFAULT_TIERS, TIER_HOSTS, host_for
 from conformance.tools.fingerprint import fingerprint
 from conformance.tools.qemu_binary import QemuBinary, choose
 
@@ -187,7 +187,7 @@ async def _fingerprint(binary: QemuBinary, jobs: int) -> str:
 def run(a: argparse.Namespace) -> int:
     if a.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    tiers = a.tier or ["tcg"]
+    tiers = a.tier or list(DEFAULT_TIERS)
     for t in tiers:
         if t not in TIER_HOSTS:
             raise UsageError(f"--tier {t}: unknown tier (choose from {', '.join(TIER_HOSTS)})")

@@ -35,7 +35,7 @@ from conformance.interrupt import run_interruptible
 from conformance.result import Verdict
 from conformance.runner import Runner, RunOptions, run_scenarios
 from conformance.select import DEFAULT_PROFILE, load
-from conformance.tiers import TIER_HOSTS, host_for
+from conformance.tiers import DEFAULT_TIERS, TIER_HOSTS, host_for
 from conformance.tools.flaky import Flake, find_flaky, run_repeated, summary_line
 from conformance.tools.qemu_binary import choose
 
@@ -124,7 +124,7 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
 
 
 def run(a: argparse.Namespace) -> int:
-    tiers = a.tier or ["tcg"]
+    tiers = a.tier or list(DEFAULT_TIERS)
     extra = list(a.qemu_args)
     if extra and extra[0] == "--":
         extra = extra[1:]

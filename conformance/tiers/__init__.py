@@ -58,6 +58,9 @@ TIERS: dict[str, Tier] = {t.name: t for t in (
         b, "hw", "hardware tier (host SMMUv3 + VFIO) not implemented")),
 )}
 
+#: the tiers a run uses when none is given (any host can run TCG)
+DEFAULT_TIERS: tuple[str, ...] = ("tcg",)
+
 #: tier name -> factory(binary path) -> host (the registry's factories, by name)
 TIER_HOSTS: dict[str, Callable[[str], QemuHost]] = {n: t.make_host for n, t in TIERS.items()}
 
@@ -73,4 +76,4 @@ def host_for(tier: str, binary: str) -> QemuHost:
     return tier_row(tier).make_host(binary)
 
 
-__all__ = ["TIERS", "TIER_HOSTS", "Tier", "host_for", "tier_row"]
+__all__ = ["DEFAULT_TIERS", "TIERS", "TIER_HOSTS", "Tier", "host_for", "tier_row"]
