@@ -13,7 +13,7 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 .venv/bin/python -m conformance provision
 
-# --- CI front ends (tests/ecosystem/, owner: ecosystem) -------------------------------
+# --- CI front ends (tests/frontends/, owner: ecosystem) -------------------------------
 # Debian 12's own QEMU 7.2 (/usr/bin/qemu-system-aarch64) is the second build of the
 # fingerprint/diff/bisect tests; chromium renders the HTML report for the screenshot
 # test.  apt runs only when a package is missing, and needs root (or sudo).

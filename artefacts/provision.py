@@ -34,6 +34,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from artefacts import ArtefactError
+
 QEMU_VERSION = "1:11.1.3+ds-1~bpo13+1"
 QEMU_VERSION_TEXT = "QEMU emulator version 11.1.3"
 SUITES = ("trixie", "trixie-backports")
@@ -72,7 +74,7 @@ TRIPLETS = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 LOADERS = {"amd64": "ld-linux-x86-64.so.2", "arm64": "ld-linux-aarch64.so.1"}
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(ArtefactError):
     """Provisioning failed; ``str()`` is one line saying what and why."""
 
 
@@ -288,25 +290,3 @@ def provision(arch: str = "amd64", root: Path | None = None, force: bool = False
     }, indent=2))
     say(f"{version} -> {inst.launcher}")
     return inst
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    ap = argparse.ArgumentParser(prog="python -m conformance provision",
-                                 description="Install QEMU 11.1.3 from Debian trixie-backports "
-                                             "into a private prefix.")
-    ap.add_argument("--arch", default="amd64", choices=sorted(TRIPLETS))
-    ap.add_argument("--force", action="store_true", help="re-unpack even if complete")
-    ap.add_argument("--print-path", action="store_true", help="print the launcher path only")
-    a = ap.parse_args(argv)
-    try:
-        inst = provision(a.arch, force=a.force, log=not a.print_path)
-    except ProvisionError as e:
-        print(f"provision: error: {e}", file=sys.stderr)
-        return 1
-    print(inst.launcher)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

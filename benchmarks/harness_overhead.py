@@ -80,7 +80,7 @@ def report(m: dict[str, Any], n: int, repeat: int, binary: str) -> float:
     print(f"harness per scenario  : {mh * 1000:8.1f} ms/scenario (median "
           f"{statistics.median(harness) * 1000:.1f})")
     print(f"ratio harness/bare    : {mh / mb:8.2f}  (goal <= 1.2)")
-    return mh / mb
+    return float(mh / mb)
 
 
 def tcg_scenarios(specs: list[str] | None) -> list[Scenario]:

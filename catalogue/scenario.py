@@ -71,11 +71,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TIERS = ("tcg", "kvm", "nested", "hw")
-OBSERVABLES = ("address_spaces", "idregs", "properties", "msi_gpa", "iort", "trace")
-REQUIREMENTS = ("iommufd", "vfio", "vfio-iommufd")
+from catalogue.aliases import OLD_FILES
+from catalogue.observables import OBSERVABLES
+from catalogue.vocabulary import REQUIREMENTS, ROW_RE, TIERS
+
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_ROW_RE = re.compile(r"^(P\d+a?|A\d+|AS\d+|H\d+|M\d+|O\d+|2a|2b|5[abc]|7[ab]|10|F\d*)$")
+_ROW_RE = ROW_RE
 _SCENARIO_KEYS = {
     "name", "rows", "tiers", "args", "events", "host", "observe", "requires",
     "description", "nonconformance",
@@ -380,10 +381,19 @@ def select(spec: str) -> list[Scenario]:
     """``FILE``, ``FILE:NAME`` or ``NAME`` (searched in the shipped catalogue).
 
     ``FILE`` is a path, or a file name of the shipped catalogue (``scenarios/``), so
-    ``preconditions.toml:p1-accel-on-tcg`` works from any directory.
+    ``preconditions.toml:p1-accel-on-tcg`` works from any directory.  A file name the
+    catalogue no longer has but :data:`catalogue.aliases.OLD_FILES` lists (e.g.
+    ``kvm_accel.toml:kvm-accel-p16-cmdqv-on``) selects the scenarios it held.
     """
     path, _, name = spec.partition(":")
     found = resolve_file(path)
+    old = OLD_FILES.get(Path(path).name) if found is None else None
+    if old is not None:  # a file cut up by catalogue section: its names still select
+        if name and name not in old:
+            raise ScenarioError(f"{spec}: no scenario named '{name}' (in {path}'s table)")
+        wanted = (name,) if name else old
+        by_name = {s.name: s for s in load_catalogue()}
+        return [by_name[n] for n in wanted]
     if found is not None:
         scenarios = load_catalogue([found])
     elif path.endswith(".toml") or name:

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from catalogue.vocabulary import SMMU_TYPE
 from conformance.errors import BinaryError, QemuDied
 from conformance.session import CommandFailed, QmpSession
 from conformance.tiers.host import QemuHost, QemuProcess
 
 _PROBE_ARGV = ["-M", "none"]
-SMMU_TYPE = "arm-smmuv3"
 
 
 @dataclass

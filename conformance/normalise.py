@@ -22,45 +22,15 @@ with like.  The rules (see the Prediction docstring for the field conventions):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, cast
 
-from catalogue.prediction import (
-    AddressSpaceKind,
-    DevicePrediction,
-    EventResult,
-    IortPrediction,
-    Prediction,
-    SmmuPrediction,
-)
-from conformance.observe.mtree import Mtree, classify_target
-from conformance.observe.trace import TraceLine, trace_prediction
-from conformance.tiers.host import ExitStatus
+from catalogue.prediction import Prediction
+from conformance.observe import OBSERVERS, devices_from
+from conformance.observe.raw import RawObservation, SmmuReading
+
+__all__ = ["RawObservation", "SmmuReading", "devices_from", "normalise", "split_stderr",
+           "strip_prefix"]
 
 _PREFIX_RE = re.compile(r"^(?:\S*/)?qemu-system-[A-Za-z0-9_]+: ")
-
-
-@dataclass
-class SmmuReading:
-    base: int
-    idr: dict[str, int] | None = None
-    properties: dict[str, Any] | None = None
-
-
-@dataclass
-class RawObservation:
-    """Everything read from one QEMU run, before normalisation."""
-
-    started: bool  # QMP came up
-    exit: ExitStatus | None
-    stderr: str
-    events: list[EventResult] | None = None
-    mtree: Mtree | None = None
-    smmus: dict[str, SmmuReading] = field(default_factory=dict)
-    observe: tuple[str, ...] = ()
-    iort: IortPrediction | None = None  # parsed by conformance.observe.iort
-    #: trace events per phase: machine start, then one entry per QMP event
-    trace: list[list[TraceLine]] | None = None
 
 
 def strip_prefix(line: str) -> str:
@@ -79,17 +49,6 @@ def split_stderr(text: str) -> tuple[str | None, list[str]]:
     return ("\n".join(errors) if errors else None), warnings
 
 
-def devices_from(tree: Mtree) -> dict[str, DevicePrediction]:
-    out: dict[str, DevicePrediction] = {}
-    for d in tree.devices():
-        kind = classify_target(tree, d.target)
-        smmu = None
-        if kind == "iommu" and d.target is not None:
-            smmu = tree.smmu_key_for_owner(tree.region_owner(d.target))
-        out[d.key] = DevicePrediction(address_space=cast(AddressSpaceKind, kind), smmu=smmu)
-    return out
-
-
 def normalise(raw: RawObservation) -> Prediction:
     error, warnings = split_stderr(raw.stderr)
     code = raw.exit.code if raw.exit is not None else None
@@ -98,22 +57,7 @@ def normalise(raw: RawObservation) -> Prediction:
                           events=None)
     pred = Prediction(outcome="starts", exit_code=code, error=error, warnings=warnings,
                       events=raw.events)
-    if raw.mtree is not None and "address_spaces" in raw.observe:
-        pred.devices = devices_from(raw.mtree)
-    wants = {"idregs", "properties", "msi_gpa"} & set(raw.observe)
-    if wants:
-        smmus: dict[str, SmmuPrediction] = {}
-        for key, r in raw.smmus.items():
-            props = dict(r.properties) if r.properties is not None else None
-            msi = props.get("msi-gpa") if props is not None else None
-            smmus[key] = SmmuPrediction(
-                idr=r.idr if "idregs" in wants else None,
-                msi_gpa=msi if "msi_gpa" in wants else None,
-                properties=props if "properties" in wants else None,
-                base=r.base)
-        pred.smmus = smmus
-    if "iort" in raw.observe:
-        pred.iort = raw.iort
-    if "trace" in raw.observe and raw.trace is not None:
-        pred.trace = trace_prediction(raw.trace)
+    for name, observer in OBSERVERS.items():  # each observable the scenario asked for
+        if name in raw.observe:
+            observer.fill(raw, pred)
     return pred

@@ -64,7 +64,7 @@ class Rendering:
 
 #: verdict status -> its rendering in every front end.  The one table: the pytest plugin,
 #: TAP, avocado, ``bisect-run`` and the CLI's exit status read it, and
-#: tests/harness/test_status_table.py checks it row by row against docs/ci-integration.md.
+#: tests/core/test_status_table.py checks it row by row against docs/ci-integration.md.
 STATUS: dict[Status, Rendering] = {
     "pass": Rendering("passed", True, None, "OK", "PASS", BISECT_GOOD, False),
     "expected-nonconformance": Rendering("xfail", False, "TODO", "EXPECTEDFAIL", "PASS",

@@ -13,21 +13,8 @@ the pytest plugin, the benchmark).  For one scenario, :meth:`Runner.run`:
 4. normalises what it saw (:mod:`conformance.normalise`), asks the reference model for
    its prediction of the *same* argv, and judges (:mod:`conformance.compare`).
 
-How an abnormal end is classified (:func:`classify_end`, :func:`classify_hang`; the
-rationale is in docs/reliability.md):
-
-* QEMU killed by a signal QEMU raises on itself (SIGABRT from ``assert``/``abort``,
-  SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) -> ``nonconformance`` "QEMU
-  crashed", with the signal and the last stderr line;
-* QEMU killed by a signal only *someone else* sends (SIGKILL: the OOM killer, a user;
-  SIGTERM/SIGINT/SIGHUP, which QEMU turns into "terminating on signal N from pid P")
-  -> ``infra-error``: the build was not tested, ``git bisect run`` must skip it (125);
-* QEMU exiting by itself in the middle of the session -> ``nonconformance``;
-* no QMP answer within ``command_timeout`` (or the scenario over ``scenario_timeout``)
-  -> ``nonconformance`` "QEMU hung", unless the process is *stopped* (state ``T``:
-  SIGSTOP from outside), which is an ``infra-error``;
-* QMP socket lost while QEMU lives, QMP never came up, temp folder or fork failed, a
-  harness bug (any other exception) -> ``infra-error``.
+How an abnormal end (crash, hang, outside kill, lost QMP) becomes a verdict is
+:mod:`conformance.classify`; running under signals is :mod:`conformance.interrupt`.
 
 QEMU is always terminated and its temporary directory removed, whatever happens.
 
@@ -47,23 +34,27 @@ import asyncio
 import enum
 import json
 import logging
-import os
-import re
 import shlex
-import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from catalogue.observables import ROWS as OBSERVABLE_ROWS
 from catalogue.prediction import EventResult, Prediction
 from catalogue.scenario import Scenario
+from conformance import select
 from conformance.capabilities import Capabilities, probe
+from conformance.classify import (
+    classify_end,
+    classify_hang,
+    externally_terminated,
+    is_stopped,
+)
 from conformance.compare import judge
 from conformance.errors import (
     HarnessError,
-    Interrupted,
     QemuDied,
     QmpLost,
     QmpStartupFailed,
@@ -72,39 +63,24 @@ from conformance.errors import (
 )
 from conformance.host_smmu import model_host
 from conformance.normalise import RawObservation, SmmuReading, normalise
+from conformance.observe import ObserveContext, Observer, observers_for
 from conformance.observe import mtree as mtree_mod
-from conformance.observe.iort import QtestLine, read_iort
-from conformance.observe.properties import read_properties
-from conformance.observe.registers import read_registers
-from conformance.observe.trace import TRACE_EVENTS, TRACE_FILE, TraceLine, TraceReader
+from conformance.observe.trace import TRACE_FILE
 from conformance.result import Status, Verdict
+from conformance.select import DEFAULT_PROFILE
 from conformance.session import CommandFailed, QmpSession
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess
-from conformance.tiers.local import LocalHost, LocalProcess
+from reference_model import CmdlineError, ProfileError, TypeHierarchy
+from reference_model.errors import ModelError
+from reference_model.qom import TypeHierarchyError
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
-DEFAULT_PROFILE = "qemu-11.1"
+#: what the model raises on purpose when it does not cover a command line, profile or
+#: type table (the model's four ValueErrors join ModelError on the model's side)
+MODEL_ERRORS = (ModelError, CmdlineError, ProfileError, TypeHierarchyError)
 STDERR_TAIL_LINES = 20
-
-#: host capability a scenario may require -> (check, reason when missing)
-REQUIREMENT_CHECKS: dict[str, tuple[Callable[[], bool], str]] = {
-    "iommufd": (lambda: os.path.exists("/dev/iommu"), "host has no /dev/iommu (iommufd)"),
-    "vfio": (lambda: os.path.exists("/dev/vfio/vfio"), "host has no /dev/vfio/vfio"),
-    "vfio-iommufd": (lambda: os.path.exists("/dev/vfio/devices"),
-                     "host has no /dev/vfio/devices (VFIO cdev for iommufd)"),
-}
-
-
-#: why a scenario observing the IORT is skipped outside the TCG tier
-IORT_NEEDS_GUEST = ("observing the IORT needs -qtest, which cannot be combined with KVM: "
-                    "on this tier the tables must be read by a booted guest (acpidump), "
-                    "which the harness does not do yet")
-#: why a scenario observing trace events is skipped on a host that is not local
-TRACE_NEEDS_LOCAL = ("observing trace events needs the -D log file of a QEMU started "
-                     "on this machine; this tier's host does not hand it back yet")
-
 
 class Phase(enum.StrEnum):
     """Points of one scenario run where :attr:`RunOptions.fault` is called."""
@@ -143,69 +119,13 @@ class RunOptions:
     fault: FaultHook | None = field(default=None, repr=False)
 
 
-#: signals QEMU raises on itself: assert()/abort(), bad memory access, bad instruction
-CRASH_SIGNALS = frozenset({signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE,
-                           signal.SIGILL, signal.SIGTRAP, signal.SIGSYS})
-_TERMINATED_RE = re.compile(r"terminating on signal (\d+)(?: from pid (\d+))?[^\n]*")
-
-
-def externally_terminated(stderr: str) -> str | None:
-    """QEMU's own "terminating on signal N from pid P" line, if it printed one."""
-    found = list(_TERMINATED_RE.finditer(stderr))
-    return found[-1][0].strip() if found else None
-
-
-def classify_end(status: ExitStatus, stderr: str, where: str) -> tuple[Status, str]:
-    """Verdict status and reason for a QEMU that ended while the harness talked to it."""
-    last = (stderr.strip().splitlines() or [""])[-1].strip()
-    tail = f": {last}" if last else ""
-    if status.signal is not None:
-        if status.signal in CRASH_SIGNALS:
-            return "nonconformance", f"QEMU crashed ({status.describe()}) {where}{tail}"
-        return "infra-error", (f"QEMU was {status.describe()} {where}; not a QEMU fault "
-                               "(sent from outside: OOM killer, a user, another process)")
-    ext = externally_terminated(stderr)
-    if ext is not None:
-        return "infra-error", (f"QEMU was terminated from outside {where} ({ext}); "
-                               "not a QEMU fault")
-    return "nonconformance", f"QEMU exited unexpectedly ({status.describe()}) {where}{tail}"
-
-
-def _is_stopped(proc: QemuProcess) -> bool:
-    stopped = getattr(proc, "stopped", None)
-    return bool(stopped is not None and stopped())
-
-
-def classify_hang(e: QmpTimeout, proc: QemuProcess) -> tuple[Status, str]:
-    """A timeout is QEMU's hang unless the process was stopped from outside."""
-    if _is_stopped(proc):
-        return "infra-error", (f"QEMU hung: {e}; the process was stopped (SIGSTOP/SIGTSTP "
-                               "from outside), not a QEMU fault")
-    return "nonconformance", f"QEMU hung: {e}"
-
-
 def compose_argv(scenario: Scenario, host: QemuHost) -> list[str]:
-    """Scenario args plus the tier's, unless the scenario picks its accelerator itself."""
-    argv = list(scenario.argv)
-    sets_accel = "-accel" in argv or "--accel" in argv or any(
-        "accel=" in a for i, a in enumerate(argv[1:], 1) if argv[i - 1] in ("-M", "-machine"))
-    return argv if sets_accel else [*argv, *host.tier_args()]
+    """Scenario args plus ``host``'s tier args (:func:`conformance.select.compose_argv`)."""
+    return select.compose_argv(scenario, host.tier_args())
 
 
 def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _predictor() -> Callable[..., Prediction]:
-    from reference_model import predict  # type: ignore[attr-defined,unused-ignore]
-
-    return predict  # type: ignore[no-any-return,unused-ignore]
-
-
-def _type_hierarchy(caps: Capabilities) -> Any:
-    from reference_model import TypeHierarchy  # type: ignore[attr-defined,unused-ignore]
-
-    return TypeHierarchy.from_qom_list_types(caps.qom_types())
 
 
 class Runner:
@@ -218,7 +138,7 @@ class Runner:
         self.options = options or RunOptions()
         self.qemu_version = qemu_version
         self._caps: Capabilities | None = None
-        self._types: Any = None
+        self._types: TypeHierarchy | None = None
         self._caps_lock = asyncio.Lock()
 
     async def capabilities(self) -> Capabilities:
@@ -236,21 +156,13 @@ class Runner:
         why = self.host.unavailable_reason()
         if why:
             return why
-        # a host that runs QEMU elsewhere (the nested tier's L1) answers for itself
-        host_missing = getattr(self.host, "missing_requirement", None)
-        for req in s.requires:
-            if host_missing is not None:
-                why = host_missing(req)
-                if why:
-                    return f"requires {req}: {why}"
-                continue
-            check, reason = REQUIREMENT_CHECKS.get(req, (lambda: False, f"unknown '{req}'"))
-            if not check():
-                return f"requires {req}: {reason}"
-        if "iort" in s.observe and (tier != "tcg" or not isinstance(self.host, LocalHost)):
-            return IORT_NEEDS_GUEST
-        if "trace" in s.observe and not isinstance(self.host, LocalHost):
-            return TRACE_NEEDS_LOCAL
+        for req in s.requires:  # a host running QEMU elsewhere answers for that machine
+            why = self.host.missing_requirement(req)
+            if why:
+                return f"requires {req}: {why}"
+        for row in OBSERVABLE_ROWS:  # can this host observe what the scenario asks for?
+            if row.name in s.observe and not row.needs <= self.host.features:
+                return row.missing
         caps = await self.capabilities()
         drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
         return caps.missing_for(s.argv, drivers)
@@ -283,12 +195,10 @@ class Runner:
 
     async def _run(self, s: Scenario, v: Verdict) -> None:
         argv = compose_argv(s, self.host)
-        if isinstance(self.host, LocalHost) and {"iort", "trace"} & set(s.observe):
-            proc: QemuProcess = await self.host.start(
-                argv, qtest="iort" in s.observe,
-                trace=TRACE_EVENTS if "trace" in s.observe else ())
-        else:
-            proc = await self.host.start(argv)
+        start_args: dict[str, Any] = {}
+        for o in observers_for(s.observe):
+            start_args.update(o.start_args())
+        proc = await self.host.start(argv, **start_args)
         v.argv = list(proc.argv)
         session = QmpSession(proc, startup_timeout=self.options.startup_timeout,
                              command_timeout=self.options.command_timeout)
@@ -310,7 +220,7 @@ class Runner:
             except (QmpStartupFailed, QmpLost) as e:
                 failure = ("infra-error", str(e) + (
                     "; the process was stopped (SIGSTOP/SIGTSTP from outside)"
-                    if _is_stopped(proc) else ""))
+                    if is_stopped(proc) else ""))
         finally:
             v.qmp_transcript = session.transcript
             try:
@@ -357,22 +267,17 @@ class Runner:
     async def _attach_prediction(self, s: Scenario, v: Verdict,
                                  proc: QemuProcess) -> Prediction | None:
         try:
-            predict = _predictor()
             if self._types is None:
-                self._types = _type_hierarchy(await self.capabilities())
-        except ImportError as e:
-            v.status, v.reason = "infra-error", f"reference model unavailable: {e}"
-            return None
-        try:  # the host SMMU: the scenario's override, else the tier's probe
+                self._types = TypeHierarchy.from_qom_list_types(
+                    (await self.capabilities()).qom_types())
+            # the host SMMU: the scenario's override, else the tier's probe
             host, v.host_smmu = model_host(s, self.host)
-        except HarnessError as e:
+            pred = select.predict_for(s, self.host.tier, self._types, host=host,
+                                      profile=self.options.profile, argv=proc.argv[1:])
+        except HarnessError as e:  # a failed host probe: the tier's problem, not QEMU's
             v.status, v.reason = "infra-error", str(e)
             return None
-        try:
-            pred = predict(list(proc.argv[1:]), events=s.events, host=host,
-                           profile=self.options.profile, types=self._types,
-                           observe=s.observe)
-        except Exception as e:  # the model is another component: report, never crash
+        except MODEL_ERRORS as e:  # the model does not cover this; a model bug propagates
             v.status = "infra-error"
             v.reason = f"reference model failed: {type(e).__name__}: {e}"
             return None
@@ -395,45 +300,40 @@ class Runner:
                                status, where="before the QMP greeting")
             return RawObservation(started=False, exit=status, stderr=stderr)
         await self._fault(Phase.CONNECTED, s, proc, session)
-        reader = TraceReader(proc.trace_path) if isinstance(proc, LocalProcess) and \
-            proc.trace_path is not None else None
-        phases = [reader.take()] if reader is not None else None  # machine start
-        events = await self._play_events(s, proc, session, reader, phases) \
-            if s.events else None
-        observe = set(s.observe)
-        tree = None
-        smmus: dict[str, SmmuReading] = {}
-        if observe & {"address_spaces", "idregs", "properties", "msi_gpa"}:
+        wanted = observers_for(s.observe)
+        raw = RawObservation(started=True, exit=None, stderr="", observe=s.observe)
+        ctx = ObserveContext(proc, session, raw, self.options.command_timeout)
+        for o in wanted:
+            if o.on_started is not None:
+                o.on_started(ctx)
+        if s.events:
+            raw.events = await self._play_events(s, proc, session, ctx, wanted)
+        smmu_readers = list(dict.fromkeys(o.read_smmu for o in wanted if o.read_smmu))
+        if smmu_readers or any(o.uses_mtree for o in wanted):
             await self._fault(Phase.OBSERVE, s, proc, session)
-            tree = mtree_mod.parse(await session.hmp("info mtree -o -D"))
-            for i, w in enumerate(tree.smmus() if observe & {"idregs", "properties", "msi_gpa"}
-                                  else []):
+            raw.mtree = mtree_mod.parse(await session.hmp("info mtree -o -D"))
+            for i, w in enumerate(raw.mtree.smmus() if smmu_readers else []):
                 await self._fault(Phase.READ, s, proc, session, i)
                 r = SmmuReading(base=w.base)
-                if "idregs" in observe:
-                    r.idr = await read_registers(session, w.base)
-                if observe & {"properties", "msi_gpa"} and w.owner is not None:
-                    r.properties = await read_properties(session, w.owner.qom_path)
-                smmus[w.key] = r
-        iort = None
-        if "iort" in observe and isinstance(proc, LocalProcess):
-            conn = await proc.qtest_connection(self.options.command_timeout)
-            iort = await read_iort(QtestLine(conn, self.options.command_timeout))
+                for read_smmu in smmu_readers:
+                    await read_smmu(session, w, r)
+                raw.smmus[w.key] = r
+        for o in wanted:
+            if o.read is not None:
+                await o.read(ctx)
         await self._fault(Phase.QUIT, s, proc, session)
         exit_status = await session.quit()
         if exit_status.signal is not None or externally_terminated(proc.stderr_text()):
             raise QemuDied(f"QEMU ended ({exit_status.describe()}) after 'quit'",
                            exit_status, where="after 'quit'")
-        if reader is not None and phases is not None:
-            phases[-1] += reader.take()  # nothing expected: shown in the last phase
-        return RawObservation(started=True, exit=exit_status, stderr=proc.stderr_text(),
-                              events=events, mtree=tree, smmus=smmus, observe=s.observe,
-                              iort=iort, trace=phases)
+        for o in wanted:
+            if o.after_quit is not None:
+                o.after_quit(ctx)
+        raw.exit, raw.stderr = exit_status, proc.stderr_text()
+        return raw
 
     async def _play_events(self, s: Scenario, proc: QemuProcess, session: QmpSession,
-                           reader: TraceReader | None = None,
-                           phases: list[list[TraceLine]] | None = None
-                           ) -> list[EventResult]:
+                           ctx: ObserveContext, wanted: list[Observer]) -> list[EventResult]:
         out: list[EventResult] = []
         for i, ev in enumerate(s.events):
             await self._fault(Phase.EVENT, s, proc, session, i)
@@ -447,8 +347,9 @@ class Runner:
                 out.append(EventResult(op=ev.op, id=ev.device_id, ok=False,
                                        error_class=e.error_class, error_desc=e.desc))
                 await session.command("query-status")  # still alive after a refusal?
-            if reader is not None and phases is not None:
-                phases.append(reader.take())
+            for o in wanted:
+                if o.after_event is not None:
+                    o.after_event(ctx)
         return out
 
     # ----------------------------------------------------------------- logs
@@ -459,7 +360,7 @@ class Runner:
     def _write_trace_log(self, s: Scenario, proc: QemuProcess) -> None:
         """Keep the run's trace log (its folder is gone once QEMU is reaped)."""
         d = self.log_dir_for(s)
-        text = proc.trace_text() if isinstance(proc, LocalProcess) else None
+        text = proc.trace_text()
         if d is None or text is None:
             return
         try:
@@ -530,65 +431,3 @@ async def run_scenarios(scenarios: Iterable[Scenario], runner: Runner, jobs: int
     return out
 
 
-T = TypeVar("T")
-
-
-def run_interruptible(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(main)``, turning SIGINT/SIGTERM/SIGHUP into a clean cancellation.
-
-    The signal cancels ``main``; every ``finally`` on the way (QEMU's ``terminate()``,
-    the temporary folder) runs inside the loop, then :class:`Interrupted` is raised so
-    the CLI can exit ``128 + signum`` without reporting a partial run as a result.
-    """
-    got: list[int] = []
-
-    async def wrapper() -> T:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-
-        def on_signal(signum: int) -> None:
-            got.append(signum)
-            # The process is on its way out with no result: asyncio's child watcher may
-            # still warn about the QEMUs our clean-up reaped itself ("Unknown child
-            # process", "Loop ... is closed").  The one line the CLI prints is the message.
-            logging.getLogger("asyncio").setLevel(logging.ERROR)
-            task.cancel()  # and every task under it, so no inner task can run on
-            for t in asyncio.all_tasks():
-                if t is not task:
-                    t.cancel()
-
-        def on_loop_exception(lp: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-            # Cancelling every task also cancels qemu.qmp's internal gather of its
-            # reader/writer; nobody retrieves what it ended with (CancelledError, or
-            # EOFError once the QEMU we terminated closed its socket), and asyncio would
-            # log "exception was never retrieved" when the future is collected.  After a
-            # signal these are our own teardown, and no result is reported anyway.
-            if got and (isinstance(context.get("exception"), asyncio.CancelledError)
-                        or "never retrieved" in str(context.get("message", ""))):
-                return
-            lp.default_exception_handler(context)
-
-        loop.set_exception_handler(on_loop_exception)
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.add_signal_handler(sig, on_signal, sig)
-                installed.append(sig)
-            except (ValueError, RuntimeError, NotImplementedError):  # not main thread
-                pass
-        try:
-            try:
-                result = await main
-            except asyncio.CancelledError:
-                if got:
-                    raise Interrupted(got[0]) from None
-                raise
-            if got:  # a cancellation was absorbed somewhere: still not a result
-                raise Interrupted(got[0])
-            return result
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-    return asyncio.run(wrapper())

@@ -4,7 +4,7 @@ A *unit* is one scenario on one tier, named like its pytest id (``tcg-p1-accel-o
 scenario names are unique across the catalogue).  Every job computes the same partition
 from the same inputs (the scenario list, the tiers, the durations file), so N jobs with
 ``--shard 1/N`` ... ``--shard N/N`` run every unit exactly once, whatever order the CI
-engine starts them in, and a merged report (:mod:`conformance.merge`) equals one run.
+engine starts them in, and a merged report (:mod:`conformance.frontends.merge`) equals one run.
 
 Balancing (longest processing time first, deterministic): units are sorted by
 estimated duration, longest first (ties by name), and each goes to the shard with the

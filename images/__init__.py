@@ -28,14 +28,16 @@ variant's ``manifest.json``; a rebuild with the same inputs does nothing.  Top-l
 packages are pinned in :mod:`images.packages`; a missing package or a version Debian no
 longer serves is a one-line :class:`ImageError`.
 
-Command line: ``python -m images build stock|iommufd`` (also ``python -m conformance
-images``).
+Command line: ``python -m images build stock|iommufd``.  Where a built variant is
+(the lookup the nested tier uses) is :mod:`artefacts.images`.
 """
 
 from __future__ import annotations
 
+from artefacts import ArtefactError
 
-class ImageError(RuntimeError):
+
+class ImageError(ArtefactError):
     """Building an image failed; ``str()`` is one line naming what and why."""
 
 

@@ -25,11 +25,12 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from artefacts.images import VARIANTS, BuiltImage, find, image_dir, images_root
 from artefacts.provision import ProvisionError, install_for, provision
+from conformance.tiers.nested.machine import machine_args
 
 from . import ImageError, cpio, hwinfo, initramfs, iort, kernel
 from .packages import (
@@ -39,63 +40,15 @@ from .packages import (
     USERLAND,
     Deb,
     fetch,
-    images_root,
     resolve,
     sha256_file,
     unpack,
 )
 
-VARIANTS = ("stock", "iommufd")
 #: bump when the assembly logic changes in a way the inputs do not show
 FORMAT = 1
 STOCK_RELEASE = f"{KERNEL_ABI}-arm64"
 RECIPE_FILES = ("inittab", "rcS", "qga.sh")
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    """A complete variant on disk."""
-
-    variant: str
-    dir: Path
-
-    @property
-    def kernel(self) -> Path:
-        return self.dir / "Image"
-
-    @property
-    def initrd(self) -> Path:
-        return self.dir / "initrd"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.dir / "manifest.json"
-
-    def manifest(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
-        return data
-
-    def is_complete(self) -> bool:
-        return (self.kernel.exists() and self.initrd.exists()
-                and self.manifest_path.exists())
-
-    @property
-    def capabilities(self) -> tuple[str, ...]:
-        """What this L1 offers the scenarios' ``requires`` (``vfio`` always)."""
-        return ("vfio", "iommufd", "vfio-iommufd") if self.variant == "iommufd" else ("vfio",)
-
-
-def image_dir(variant: str) -> Path:
-    return images_root() / variant
-
-
-def find(variant: str) -> BuiltImage | None:
-    """The built variant, or ``None`` if it has not been built (completely)."""
-    if variant not in VARIANTS:
-        raise ImageError(f"unknown image variant '{variant}' (choose from "
-                         f"{', '.join(VARIANTS)})")
-    img = BuiltImage(variant, image_dir(variant))
-    return img if img.is_complete() else None
 
 
 def _unpacked(label: str, debs: list[Deb], paths: dict[str, Path]) -> Path:
@@ -156,7 +109,6 @@ def build(variant: str, jobs: int | None = None, log: bool = True,
         inputs["kernel_build_key"] = kbuild.key
         helper = hwinfo.build(log=log)  # the host-SMMU probe (initramfs only, not the kernel)
         inputs["smmu_hwinfo_key"] = helper.key
-        from conformance.tiers.nested.machine import machine_args
         # the IORT depends on L0's machine and devices (and firmware's bus numbering)
         inputs["l0_machine"] = " ".join(machine_args("QEMU_EFI.fd"))
         inputs["l0_qemu_version"] = json.loads(l0.manifest.read_text()).get("version")
@@ -241,3 +193,6 @@ def build(variant: str, jobs: int | None = None, log: bool = True,
     say(f"built {out.dir} in {manifest['build_seconds']} s "
         f"(initrd {len(initrd) / 1e6:.1f} MB)")
     return out
+
+
+__all__ = ["VARIANTS", "BuiltImage", "build", "find", "image_dir"]

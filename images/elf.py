@@ -1,31 +1,34 @@
-"""A small pure-Python ELF reader: just enough to find a program's shared libraries.
+"""Find a program's shared libraries inside an unpacked Debian root, without running it.
 
 The initramfs holds arm64 binaries (QEMU, qemu-guest-agent) and must hold every shared
 library they load.  Running ``ldd`` would mean running arm64 code on the host, so instead
-this module reads the ``PT_INTERP`` and ``PT_DYNAMIC`` program headers and the
-``DT_NEEDED``/``DT_RUNPATH``/``DT_RPATH`` entries directly (ELF64 and ELF32, either
-byte order), and :func:`closure` resolves them the way ``ld.so`` would inside an unpacked
-Debian root (multiarch directories, then ``RUNPATH`` with ``$ORIGIN``), following symlinks
-*inside* that root.
+:func:`parse` reads ``PT_INTERP`` and the dynamic section's ``DT_NEEDED`` /
+``DT_RUNPATH`` / ``DT_RPATH`` entries with pyelftools (any class and byte order), and
+:func:`closure` resolves them the way ``ld.so`` would inside an unpacked Debian root
+(multiarch directories, then ``RUNPATH`` with ``$ORIGIN``), following symlinks *inside*
+that root.  :func:`modinfo` reads a kernel module's ``.modinfo`` section.
 """
 
 from __future__ import annotations
 
-import struct
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+from elftools.elf.segments import InterpSegment
+
 from . import ImageError
 
-PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
-DT_NULL, DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 0, 1, 5, 15, 29
-EM_AARCH64 = 183
+EM_AARCH64 = "EM_AARCH64"  # e_machine as pyelftools names it
 
 
 @dataclass(frozen=True)
 class ElfInfo:
-    machine: int
+    machine: str  # e_machine, e.g. "EM_AARCH64"
     interp: str | None
     needed: tuple[str, ...]
     runpath: tuple[str, ...]
@@ -35,79 +38,40 @@ def is_elf(data: bytes) -> bool:
     return data[:4] == b"\x7fELF"
 
 
-def parse(data: bytes, name: str = "<elf>") -> ElfInfo:
-    """Parse the dynamic-linking facts of one ELF file held in ``data``."""
+def _open(data: bytes, name: str) -> ELFFile:
     if not is_elf(data) or len(data) < 52:
         raise ImageError(f"{name}: not an ELF file")
-    ei_class, ei_data = data[4], data[5]
-    if ei_class not in (1, 2) or ei_data not in (1, 2):
-        raise ImageError(f"{name}: unsupported ELF class {ei_class} / data {ei_data}")
-    end = "<" if ei_data == 1 else ">"
-    is64 = ei_class == 2
     try:
-        if is64:
-            (_type, machine, _v, _entry, phoff, _shoff, _flags, _ehsize, phentsize,
-             phnum) = struct.unpack_from(end + "HHIQQQIHHH", data, 16)
-            ph_fmt = end + "IIQQQQQQ"
-        else:
-            (_type, machine, _v, _entry, phoff, _shoff, _flags, _ehsize, phentsize,
-             phnum) = struct.unpack_from(end + "HHIIIIIHHH", data, 16)
-            ph_fmt = end + "IIIIIIII"
-        loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz)
-        dynamic: tuple[int, int] | None = None
+        return ELFFile(io.BytesIO(data))
+    except ELFError as e:
+        raise ImageError(f"{name}: unsupported ELF file ({e})") from None
+
+
+def parse(data: bytes, name: str = "<elf>") -> ElfInfo:
+    """Parse the dynamic-linking facts of one ELF file held in ``data``."""
+    elf = _open(data, name)
+    try:
+        machine = str(elf["e_machine"])
         interp: str | None = None
-        for i in range(phnum):
-            fields = struct.unpack_from(ph_fmt, data, phoff + i * phentsize)
-            if is64:
-                p_type, _pflags, off, vaddr, _paddr, filesz = fields[:6]
-            else:
-                p_type, off, vaddr, _paddr, filesz = fields[:5]
-            if p_type == PT_LOAD:
-                loads.append((vaddr, off, filesz))
-            elif p_type == PT_DYNAMIC:
-                dynamic = (off, filesz)
-            elif p_type == PT_INTERP:
-                interp = data[off:off + filesz].split(b"\0", 1)[0].decode()
-        needed_off: list[int] = []
-        path_off: list[int] = []
-        strtab_vaddr = None
-        if dynamic is not None:
-            dyn_fmt = end + ("qQ" if is64 else "iI")
-            step = struct.calcsize(dyn_fmt)
-            off, size = dynamic
-            for pos in range(off, off + size, step):
-                tag, val = struct.unpack_from(dyn_fmt, data, pos)
-                if tag == DT_NULL:
-                    break
-                if tag == DT_NEEDED:
-                    needed_off.append(val)
-                elif tag in (DT_RPATH, DT_RUNPATH):
-                    path_off.append(val)
-                elif tag == DT_STRTAB:
-                    strtab_vaddr = val
-    except struct.error:
-        raise ImageError(f"{name}: truncated ELF headers") from None
-    needed: list[str] = []
-    runpath: list[str] = []
-    if needed_off or path_off:
-        if strtab_vaddr is None:
-            raise ImageError(f"{name}: DT_NEEDED without DT_STRTAB")
-        strtab = _vaddr_to_offset(loads, strtab_vaddr, name)
-
-        def string(o: int) -> str:
-            return data[strtab + o:data.index(b"\0", strtab + o)].decode()
-
-        needed = [string(o) for o in needed_off]
-        for o in path_off:
-            runpath.extend(p for p in string(o).split(":") if p)
+        needed: list[str] = []
+        runpath: list[str] = []
+        for seg in elf.iter_segments():
+            if isinstance(seg, InterpSegment):
+                interp = seg.get_interp_name()
+        for sec in elf.iter_sections():
+            if not isinstance(sec, DynamicSection):
+                continue
+            for tag in sec.iter_tags():
+                # pyelftools sets the string attribute named after each tag
+                if tag.entry.d_tag == "DT_NEEDED":
+                    needed.append(tag.needed)  # type: ignore[attr-defined]
+                elif tag.entry.d_tag == "DT_RPATH":
+                    runpath.extend(p for p in tag.rpath.split(":") if p)  # type: ignore[attr-defined]
+                elif tag.entry.d_tag == "DT_RUNPATH":
+                    runpath.extend(p for p in tag.runpath.split(":") if p)  # type: ignore[attr-defined]
+    except (ELFError, ValueError, KeyError) as e:  # truncated or inconsistent headers
+        raise ImageError(f"{name}: truncated or corrupt ELF ({e})") from None
     return ElfInfo(machine, interp, tuple(needed), tuple(runpath))
-
-
-def _vaddr_to_offset(loads: list[tuple[int, int, int]], vaddr: int, name: str) -> int:
-    for start, off, size in loads:
-        if start <= vaddr < start + size:
-            return off + (vaddr - start)
-    raise ImageError(f"{name}: address {vaddr:#x} is in no PT_LOAD segment")
 
 
 MERGED_USR = ("lib", "bin", "sbin", "lib64")
@@ -201,29 +165,12 @@ def closure(root: Path, programs: Iterable[str],
 
 def section(data: bytes, wanted: str, name: str = "<elf>") -> bytes | None:
     """The bytes of section ``wanted`` (e.g. ``.modinfo`` of a kernel module), or None."""
-    if not is_elf(data):
-        raise ImageError(f"{name}: not an ELF file")
-    end = "<" if data[5] == 1 else ">"
-    if data[4] != 2:
-        raise ImageError(f"{name}: only ELF64 sections are supported")
+    elf = _open(data, name)
     try:
-        shoff, = struct.unpack_from(end + "Q", data, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from(end + "HHH", data, 0x3A)
-        fmt = end + "IIQQQQIIQQ"
-
-        def hdr(i: int) -> tuple[int, ...]:
-            return struct.unpack_from(fmt, data, shoff + i * shentsize)
-
-        strtab = hdr(shstrndx)
-        str_off = strtab[4]
-        for i in range(shnum):
-            h = hdr(i)
-            nm = data[str_off + h[0]:data.index(b"\0", str_off + h[0])].decode()
-            if nm == wanted:
-                return data[h[4]:h[4] + h[5]]
-    except struct.error:
-        raise ImageError(f"{name}: truncated ELF section headers") from None
-    return None
+        sec = elf.get_section_by_name(wanted)
+        return None if sec is None else bytes(sec.data())
+    except (ELFError, ValueError) as e:
+        raise ImageError(f"{name}: truncated ELF section headers ({e})") from None
 
 
 def modinfo(data: bytes, name: str = "<module>") -> dict[str, list[str]]:

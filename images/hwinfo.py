@@ -26,8 +26,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from artefacts.images import images_root
+
 from . import ImageError
-from .packages import images_root, sha256_file
+from .packages import sha256_file
 
 SOURCE = Path(__file__).parent / "recipe" / "smmu-hwinfo.c"
 CC = "aarch64-linux-gnu-gcc"

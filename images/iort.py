@@ -24,9 +24,13 @@ the compressed initramfs.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from conformance.tiers.nested.l1 import L1Error, L1Machine
+from conformance.tiers.nested.qga import QgaError
 
 from . import ImageError, cpio
 
@@ -106,11 +110,6 @@ def read_live_iort(qemu: Path, firmware: Path, kernel: Path, initrd: Path,
                    timeout: float = 300.0) -> bytes:
     """Boot L1 once (``kernel`` + ``initrd`` without an override) under L0 and return
     ``/sys/firmware/acpi/tables/IORT`` as L1's kernel received it from L0's firmware."""
-    import asyncio
-
-    from conformance.tiers.nested.l1 import L1Error, L1Machine
-    from conformance.tiers.nested.qga import QgaError
-
     async def go() -> bytes:
         m = L1Machine(qemu, firmware, kernel, initrd)
         try:

@@ -33,8 +33,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from artefacts.images import images_root
+
 from . import ImageError
-from .packages import KERNEL_SOURCE, fetch, images_root, resolve, sha256_file, unpack
+from .packages import KERNEL_SOURCE, fetch, resolve, sha256_file, unpack
 
 _log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from artefacts.provision import QEMU_VERSION, AptEnv, ProvisionError, cache_root, sha256
+from artefacts.images import images_root
+from artefacts.provision import QEMU_VERSION, AptEnv, ProvisionError, sha256
 
 from . import ImageError
 
@@ -41,10 +42,6 @@ USERLAND: dict[str, str] = {
     "qemu-guest-agent": QEMU_VERSION,
 }
 
-
-def images_root() -> Path:
-    """Where everything this package downloads or builds is cached."""
-    return cache_root() / "images"
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,8 @@ the neutral ``catalogue`` package, below both.  This module re-exports it so tha
 existing imports (``from reference_model.scenario import Event``) keep working.
 """
 
+from catalogue.observables import OBSERVABLES
 from catalogue.scenario import (
-    OBSERVABLES,
-    REQUIREMENTS,
-    TIERS,
     Event,
     HostSmmu,
     KnownNonconformance,
@@ -23,6 +21,7 @@ from catalogue.scenario import (
     select,
     split_args,
 )
+from catalogue.vocabulary import REQUIREMENTS, TIERS
 
 __all__ = [
     "OBSERVABLES", "REQUIREMENTS", "TIERS", "Event", "HostSmmu", "KnownNonconformance",

@@ -41,7 +41,11 @@ from typing import Any
 if __package__ in (None, ""):  # executed as a file by avocado's exec resolver
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from catalogue.scenario import ScenarioError, default_dir
+from conformance.errors import BinaryError
 from conformance.result import STATUS, Verdict
+from conformance.select import load
+from conformance.tiers import DEFAULT_TIERS
 
 PASS, FAIL, SKIP, USAGE = 0, 1, 125, 2
 #: avocado status (the STATUS table's column) -> exit status of the exec-test runnable
@@ -65,8 +69,6 @@ def python_for_tests() -> str:
 def recipe(scenario_specs: list[str] | None, tiers: list[str], qemu: str | None,
            profile: str | None) -> list[dict[str, Any]]:
     """The runnables recipe (a list of avocado ``Runnable`` dicts)."""
-    from conformance.frontends.cmd_run import load
-
     py = python_for_tests()
     out: list[dict[str, Any]] = []
     for s in load(scenario_specs):
@@ -92,8 +94,6 @@ def recipe(scenario_specs: list[str] | None, tiers: list[str], qemu: str | None,
 
 def _source_path(name: Path) -> Path:
     """Absolute path of a scenario file the loader knows by its file name."""
-    from catalogue.scenario import default_dir
-
     if name.is_absolute():
         return name
     cand = default_dir() / name
@@ -102,13 +102,15 @@ def _source_path(name: Path) -> Path:
 
 def run_one(ref: str, tier: str, qemu: str | None, profile: str | None) -> int:
     """Run one scenario on one tier, print the verdict, return PASS/FAIL/SKIP."""
-    from catalogue.scenario import select
+    # Imported here, not at the top: avocado's exec resolver runs this file with
+    # whatever python3 its shebang finds to print the recipe, possibly without the
+    # suite's dependencies (qemu.qmp); only the runnables, in the venv, need them.
     from conformance.frontends.report_text import details
     from conformance.runner import Runner, RunOptions
     from conformance.tiers import host_for
     from conformance.tools.qemu_binary import choose
 
-    scenarios = select(ref)
+    scenarios = load([ref])
     binary = choose(qemu)
     opts = RunOptions()
     if profile:
@@ -140,13 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe", metavar="FILE", help="write the recipe to FILE, not stdout")
     p.add_argument("--one", metavar="FILE:NAME", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    from catalogue.scenario import ScenarioError
-    from conformance.errors import BinaryError
-
     try:
         if a.one:
-            return run_one(a.one, (a.tier or ["tcg"])[0], a.qemu, a.profile)
-        doc = json.dumps(recipe(a.scenario, a.tier or ["tcg"], a.qemu, a.profile), indent=2)
+            return run_one(a.one, (a.tier or list(DEFAULT_TIERS))[0], a.qemu, a.profile)
+        doc = json.dumps(recipe(a.scenario, a.tier or list(DEFAULT_TIERS), a.qemu, a.profile),
+                         indent=2)
     except (ScenarioError, BinaryError) as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return USAGE

@@ -13,11 +13,14 @@ import argparse
 import importlib
 import sys
 
-from conformance.errors import Interrupted
+from conformance.errors import Interrupted, UsageError
+
+__all__ = ["COMMANDS", "UsageError", "main"]
 
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "provision": ("artefacts.provision", "install QEMU 11.1.3 into a private prefix"),
+    "provision": ("conformance.frontends.cmd_provision",
+                  "install QEMU 11.1.3 into a private prefix"),
     "explain": ("conformance.frontends.cmd_explain", "print the reference model's prediction"),
     "run": ("conformance.frontends.cmd_run",
             "run scenarios against a QEMU binary and print verdicts"),
@@ -26,12 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                     "tell which profile a QEMU build matches"),
     "diff": ("conformance.frontends.cmd_diff", "compare two QEMU builds scenario by scenario"),
     "merge": ("conformance.frontends.cmd_merge", "merge --shard K/N results into one report"),
-    "images": ("images.cli", "build the nested tier's L1 images"),
 }
-
-
-class UsageError(Exception):
-    """A user error: printed as one line, exit status 2."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         module = importlib.import_module(COMMANDS[name][0])
-        if name == "provision":
-            return int(module.main(rest))
         p = argparse.ArgumentParser(prog=f"python -m conformance {name}",
                                     description=COMMANDS[name][1])
         module.add_arguments(p)

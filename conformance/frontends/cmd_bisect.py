@@ -53,9 +53,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from catalogue.scenario import Scenario
+from catalogue.scenario import Scenario, ScenarioError
 from conformance.errors import BinaryError
 from conformance.frontends.cli import UsageError
+from conformance.frontends.report_text import details
 from conformance.result import (
     BISECT_ABORT,
     BISECT_BAD,
@@ -64,6 +65,10 @@ from conformance.result import (
     STATUS,
     Verdict,
 )
+from conformance.runner import Runner, RunOptions, run_scenarios
+from conformance.select import load
+from conformance.tiers import DEFAULT_TIERS, TIER_HOSTS, host_for
+from conformance.tools.qemu_binary import choose
 
 GOOD, BAD, SKIP, ABORT = BISECT_GOOD, BISECT_BAD, BISECT_SKIP, BISECT_ABORT
 PROG = "python -m conformance bisect-run"
@@ -161,10 +166,6 @@ def build(cmd: str, cwd: str, timeout: float | None, log: Path | None) -> tuple[
 # --------------------------------------------------------------------------- running
 async def _run_all(pairs: dict[str, list[Scenario]], binary: str, a: argparse.Namespace,
                    ) -> list[Verdict]:
-    from conformance.frontends.report_text import details
-    from conformance.runner import Runner, RunOptions, run_scenarios
-    from conformance.tiers import host_for
-
     opts = RunOptions(log_root=Path(a.log_dir) if a.log_dir else None,
                       command_timeout=a.timeout)
     if a.profile:
@@ -187,11 +188,7 @@ async def _run_all(pairs: dict[str, list[Scenario]], binary: str, a: argparse.Na
 
 
 def _select(a: argparse.Namespace) -> dict[str, list[Scenario]]:
-    from catalogue.scenario import ScenarioError
-    from conformance.frontends.cmd_run import load
-    from conformance.tiers import TIER_HOSTS
-
-    tiers = a.tier or ["tcg"]
+    tiers = a.tier or list(DEFAULT_TIERS)
     for t in tiers:
         if t not in TIER_HOSTS:
             raise UsageError(f"--tier {t}: unknown tier (choose from {', '.join(TIER_HOSTS)})")
@@ -220,8 +217,6 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run(a: argparse.Namespace) -> int:
-    from conformance.tools.qemu_binary import choose
-
     pairs = _select(a)  # check the scenarios before spending time on a build
     if a.build_cmd:
         log = Path(a.log_dir) / "build.log" if a.log_dir else None

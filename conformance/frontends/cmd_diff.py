@@ -43,6 +43,10 @@ from conformance.errors import BinaryError, HarnessError
 from conformance.frontends.cli import UsageError
 from conformance.frontends.report_html import BuildColumn, MatrixRow, ReportError, write_report
 from conformance.result import Verdict
+from conformance.runner import Runner, RunOptions, run_scenarios
+from conformance.select import load
+from conformance.tiers import DEFAULT_TIERS, TIER_HOSTS, host_for
+from conformance.tools.fingerprint import fingerprint
 from conformance.tools.qemu_binary import QemuBinary, choose
 
 COLUMN = 48
@@ -158,9 +162,6 @@ def to_json(builds: Sequence[BuildColumn], rows: Sequence[MatrixRow]) -> dict[st
 # --------------------------------------------------------------------------- running
 async def _run_build(binary: QemuBinary, scenarios_for: dict[str, list[Scenario]],
                      a: argparse.Namespace, label: str) -> list[Verdict]:
-    from conformance.runner import Runner, RunOptions, run_scenarios
-    from conformance.tiers import host_for
-
     opts = RunOptions(log_root=Path(a.log_dir) / label if a.log_dir else None)
     if a.profile:
         opts.profile = a.profile
@@ -176,8 +177,6 @@ async def _run_build(binary: QemuBinary, scenarios_for: dict[str, list[Scenario]
 
 
 async def _fingerprint(binary: QemuBinary, jobs: int) -> str:
-    from conformance.tools.fingerprint import fingerprint
-
     try:
         fp = await fingerprint(binary.path, binary.version, jobs=jobs)
     except HarnessError as e:
@@ -186,12 +185,9 @@ async def _fingerprint(binary: QemuBinary, jobs: int) -> str:
 
 
 def run(a: argparse.Namespace) -> int:
-    from conformance.frontends.cmd_run import load
-    from conformance.tiers import TIER_HOSTS
-
     if a.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    tiers = a.tier or ["tcg"]
+    tiers = a.tier or list(DEFAULT_TIERS)
     for t in tiers:
         if t not in TIER_HOSTS:
             raise UsageError(f"--tier {t}: unknown tier (choose from {', '.join(TIER_HOSTS)})")

@@ -21,21 +21,16 @@ import sys
 from typing import Any
 
 from catalogue.prediction import Prediction
-from catalogue.scenario import Event, HostSmmu, ScenarioError, select
-from conformance.frontends.cli import UsageError
-from conformance.runner import compose_argv
-from conformance.tiers import TIER_HOSTS, host_for
-from reference_model import PROFILES, CmdlineError, ProfileError, TypeHierarchy, predict
+from catalogue.scenario import ScenarioError
+from conformance.frontends.cli import UsageError, main
+from conformance.host_smmu import HostFileError, load_host_file
+from conformance.runner import MODEL_ERRORS
+from conformance.select import load, predict_for, tier_argv
+from conformance.tiers import TIER_HOSTS
+from reference_model import PROFILES, TypeHierarchy, predict
 from reference_model.qom import TypeHierarchyError
 
-#: the binary name handed to tier hosts; explain never starts QEMU, it only asks a host
-#: for its ``tier_args()`` (the harness's own list: conformance.tiers)
-_NO_BINARY = "qemu-system-aarch64"
-
-
-def tier_argv(s: Any, tier: str) -> list[str]:
-    """The scenario's command line as ``run`` composes it for ``tier`` (no binary)."""
-    return compose_argv(s, host_for(tier, _NO_BINARY))
+__all__ = ["add_arguments", "render", "run", "tier_argv"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -89,18 +84,32 @@ def render(pred: Prediction, title: str = "") -> str:
         for e in pred.events:
             res = "ok" if e.ok else f"{e.error_class}: {e.error_desc}"
             out.append(f"  {e.op} {e.id}: {res} [{e.rule}]")
+    if pred.iort is not None:
+        t = pred.iort
+        out.append(f"iort: revision {t.revision}, {t.node_count} nodes, "
+                   f"ITS {'present' if t.its_present else 'absent'}, rc ATS {t.rc_ats}")
+        for n in t.smmu_nodes:
+            out.append(f"  smmu base={_hex(n.get('base'))} id={n.get('identifier')} "
+                       f"flags={n.get('flags')}")
+        for m in t.rc_id_mappings:
+            out.append(f"  rc ids {m['input']}+{m['count']} -> {m['target']}")
+        for r in t.rmr_nodes:
+            out.append(f"  rmr {r['smmu']} ids {r['input']}+{r['count']}")
+    if pred.trace is not None:
+        out.append("trace (per phase: 0 = machine start, then each event):")
+        phases = max(len(pred.trace.add_mr or []), len(pred.trace.reset_exit or []))
+        for i in range(phases):
+            mr = (pred.trace.add_mr or [])[i] if i < len(pred.trace.add_mr or []) else None
+            rx = (pred.trace.reset_exit or [])[i] \
+                if i < len(pred.trace.reset_exit or []) else None
+            out.append(f"  {i}: smmu_add_mr {'-' if mr is None else ' '.join(mr) or '(none)'}"
+                       f"; smmu_reset_exit x{'-' if rx is None else rx}")
     if pred.rules:
         out.append("rules: " + ", ".join(
             f"{r.rule}({r.row}{', PRED' if r.predicted else ''})" for r in pred.rules))
     return "\n".join(out)
 
 
-def _predict(argv: list[str], events: tuple[Event, ...], host: HostSmmu | None,
-             profile: str, types: TypeHierarchy | None) -> Prediction:
-    try:
-        return predict(argv, events, host=host, profile=profile, types=types)
-    except (CmdlineError, ProfileError) as e:
-        raise UsageError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
                          f"(known: {', '.join(PROFILES)})")
     file_host = None
     if args.host_smmu:
-        from conformance.host_smmu import HostFileError, load_host_file
         try:
             file_host = load_host_file(args.host_smmu)
         except HostFileError as e:
@@ -127,26 +135,31 @@ def run(args: argparse.Namespace) -> int:
         if qemu_args:
             raise UsageError("give either --scenario or QEMU arguments after --, not both")
         try:
-            scenarios = select(args.scenario)
+            scenarios = load([args.scenario])
         except ScenarioError as e:
             raise UsageError(str(e)) from None
         results: list[dict[str, Any]] = []
         texts: list[str] = []
         for s in scenarios:
             tier = args.tier or s.tiers[0]
-            argv = tier_argv(s, tier)
-            pred = _predict(argv, s.events, s.host or file_host, args.profile, types)
+            try:  # what `run` predicts: the same argv, events, host SMMU and observables
+                pred = predict_for(s, tier, types, profile=args.profile,
+                                   host=s.host or file_host)
+            except MODEL_ERRORS as e:
+                raise UsageError(str(e)) from None
             results.append({"scenario": s.ref, "tier": tier, "prediction": pred.to_dict()})
             texts.append(render(pred, f"{s.ref} on {tier}"))
         print(json.dumps(results, indent=2) if args.json else "\n\n".join(texts))
         return 0
     if not qemu_args:
         raise UsageError("no QEMU arguments: use `explain -- -M virt ...` or --scenario")
-    pred = _predict(qemu_args, (), file_host, args.profile, types)
+    try:
+        pred = predict(qemu_args, profile=args.profile, types=types, host=file_host)
+    except MODEL_ERRORS as e:
+        raise UsageError(str(e)) from None
     print(pred.to_json() if args.json else render(pred))
     return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from conformance.frontends.cli import main
     sys.exit(main(["explain", *sys.argv[1:]]))

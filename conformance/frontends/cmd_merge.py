@@ -9,7 +9,7 @@ Writes ``report/verdicts.json``, ``report/junit.xml`` and ``report/index.html`` 
 one summary line.  Exit status: 0 if every merged scenario run conformed, 1 if any
 failed (as ``run`` would have), 2 if the inputs cannot be merged honestly (unreadable,
 overlapping shards, a missing shard, shards of different partitions); see
-:mod:`conformance.merge`.
+:mod:`conformance.frontends.merge`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import argparse
 import sys
 
 from conformance.frontends.cli import UsageError
-from conformance.merge import MergeError, merge, write
+from conformance.frontends.merge import MergeError, merge, write
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -23,19 +23,20 @@ import os
 import sys
 from pathlib import Path
 
-from catalogue.scenario import OBSERVABLES, Scenario, ScenarioError, select, split_args
+from catalogue.observables import DEFAULT_OBSERVABLES
+from catalogue.scenario import Scenario, ScenarioError, split_args
 from conformance.errors import BinaryError, HarnessError
 from conformance.frontends.cli import UsageError
+from conformance.frontends.cmd_bisect import decide
+from conformance.frontends.report_html import ReportError, write_report
+from conformance.frontends.report_tap import TapWriter
 from conformance.frontends.report_text import details, summary
+from conformance.interrupt import run_interruptible
 from conformance.result import Verdict
-from conformance.runner import (
-    DEFAULT_PROFILE,
-    Runner,
-    RunOptions,
-    run_interruptible,
-    run_scenarios,
-)
-from conformance.tiers import TIER_HOSTS, host_for
+from conformance.runner import Runner, RunOptions, run_scenarios
+from conformance.select import DEFAULT_PROFILE, load
+from conformance.shard import ShardError, Sharding, write_manifest
+from conformance.tiers import DEFAULT_TIERS, TIER_HOSTS, host_for
 from conformance.tools.flaky import Flake, find_flaky, run_repeated, summary_line
 from conformance.tools.qemu_binary import choose
 
@@ -76,17 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def adhoc_scenario(args: list[str], tier: str) -> Scenario:
     return Scenario(name="command-line", rows=(), tiers=(tier,), argv=split_args(args),
-                    observe=OBSERVABLES[:4], description="ad-hoc command line")
-
-
-def load(specs: list[str] | None) -> list[Scenario]:
-    if not specs:
-        from catalogue.scenario import load_catalogue
-        return load_catalogue()
-    out: list[Scenario] = []
-    for spec in specs:
-        out.extend(select(spec))
-    return out
+                    observe=DEFAULT_OBSERVABLES, description="ad-hoc command line")
 
 
 async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
@@ -97,7 +88,6 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
 
     tap = None
     if a.tap:
-        from conformance.frontends.report_tap import TapWriter
         tap = TapWriter(sys.stdout, total=sum(len(x) for x in scenarios_for.values()))
 
     def show(v: Verdict) -> None:
@@ -139,7 +129,7 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
 
 
 def run(a: argparse.Namespace) -> int:
-    tiers = a.tier or ["tcg"]
+    tiers = a.tier or list(DEFAULT_TIERS)
     extra = list(a.qemu_args)
     if extra and extra[0] == "--":
         extra = extra[1:]
@@ -153,7 +143,6 @@ def run(a: argparse.Namespace) -> int:
         raise UsageError("--timeout must be a positive number of seconds")
     sharding = None
     if a.shard or a.shard_durations:  # checked (and durations read) before the binary
-        from conformance.shard import ShardError, Sharding
         try:
             sharding = Sharding.from_options(a.shard, a.shard_durations or [])
         except ShardError as e:
@@ -183,20 +172,17 @@ def run(a: argparse.Namespace) -> int:
             print(summary(verdicts))
         sys.stdout.flush()
         if a.html:
-            from conformance.frontends.report_html import ReportError, write_report
             try:
                 page = write_report(a.html, verdicts)
             except ReportError as e:
                 raise UsageError(str(e)) from None
             print(f"HTML report: {page}", file=sys.stderr)
             if manifest is not None:  # lets `conformance merge` check the shards
-                from conformance.shard import write_manifest
                 write_manifest(a.html, manifest)
     except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     if a.bisect:
-        from conformance.frontends.cmd_bisect import decide
         code, why = decide(verdicts)
         print(f"bisect: exit {code} ({why})", file=sys.stderr)
         return code

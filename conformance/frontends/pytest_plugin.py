@@ -45,8 +45,9 @@ from conformance.frontends.shard_pytest import (  # noqa: F401  (--shard: hooks 
     pytest_sessionstart,
 )
 from conformance.result import STATUS, Verdict
-from conformance.runner import DEFAULT_PROFILE, Runner, RunOptions
-from conformance.tiers import TIER_HOSTS, host_for
+from conformance.runner import Runner, RunOptions
+from conformance.select import DEFAULT_PROFILE
+from conformance.tiers import DEFAULT_TIERS, TIER_HOSTS, host_for
 from conformance.tiers.host import QemuHost
 from conformance.tools.qemu_binary import choose
 
@@ -81,6 +82,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATS] = {"executed": 0, "skipped": 0, "statuses": {}}
+    for tier in TIER_HOSTS:  # one marker per registered tier (--strict-markers knows them)
+        config.addinivalue_line("markers", f"{tier}: conformance scenario on the {tier} tier")
+    config.addinivalue_line("markers", "conformance: runs real QEMU")
     _CONFIG.append(config)
     if (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
@@ -103,7 +107,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         scenarios = load_catalogue(cfg.getoption("scenario_file"))
     except ScenarioError as e:
         raise pytest.UsageError(str(e)) from None
-    tiers = cfg.getoption("tier") or ["tcg"]
+    tiers = cfg.getoption("tier") or list(DEFAULT_TIERS)
     params = []
     for tier in tiers:
         for s in scenarios:

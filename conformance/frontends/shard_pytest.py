@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.shard import Shard, ShardError, describe, split_items
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """``--shard``: checked before anything runs; named in JUnit (the xdist controller
     too, which collects nothing)."""
     spec = session.config.getoption("shard", None)
     if spec:
-        from conformance.shard import Shard, ShardError
         try:
             _junit_property(session.config, "conformance_shard", str(Shard.parse(spec)))
         except ShardError as e:
@@ -31,7 +32,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if durations:
             raise pytest.UsageError("--shard-durations needs --shard K/N")
         return
-    from conformance.shard import ShardError, describe, split_items
     try:
         kept, dropped, plan, shard = split_items(items, spec, durations)
     except ShardError as e:

@@ -13,7 +13,7 @@ harness listens on PATH, QEMU connects), and over that line-based protocol:
    ``IORT`` and whose checksum is valid, and parse it (:func:`parse_iort`).
 
 The blob is 128 KiB; the whole read takes about 50 ms.  :func:`parse_iort` works on
-bytes, so it is unit-tested on a recorded table (``tests/harness/data/iort-*.hex``).
+bytes, so it is unit-tested on a recorded table (``tests/observe/data/iort-*.hex``).
 """
 
 from __future__ import annotations

@@ -30,18 +30,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from catalogue.vocabulary import IOMMU_MR_PREFIX, LEGACY_SMMU_BASE, SMMU_TYPE
+
 _LINE_RE = re.compile(
     r"^(?P<indent>\s*)(?P<start>[0-9a-f]+)-(?P<end>[0-9a-f]+) "
     r"\(prio (?P<prio>-?\d+), (?P<type>[^)]+)\): (?P<rest>.*)$")
 _OWNER_RE = re.compile(r" (?:owner|parent):\{(?P<kind>dev|obj) (?P<key>id|path)=(?P<val>[^}]*)\}$")
 _ALIAS_RE = re.compile(r"^alias (?P<name>.+?) @(?P<target>\S+) [0-9a-f]+-[0-9a-f]+"
                        r"(?P<disabled> \[disabled\])?$")
-_IOMMU_MR_RE = re.compile(r"^smmuv3-iommu-memory-region-\d+-\d+$")
+_IOMMU_MR_RE = re.compile(rf"^{IOMMU_MR_PREFIX}-\d+-\d+$")
 
 #: address space of the shared accel alias of system memory (AS4)
 ACCEL_SYSMEM_AS = "smmuv3-accel-as-sysmem"
-LEGACY_SMMU_BASE = 0x09050000
-SMMU_TYPE = "arm-smmuv3"
 
 
 @dataclass(frozen=True)

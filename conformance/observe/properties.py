@@ -8,10 +8,9 @@ capability probe decides whether a scenario that needs it is skipped).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from conformance.session import QmpSession
+from conformance.session import CommandFailed, QmpSession
 
 #: properties read for ``observe = ["properties"]`` (the resolved values of §2a)
 SMMU_PROPERTIES: tuple[str, ...] = (
@@ -22,8 +21,6 @@ SMMU_PROPERTIES: tuple[str, ...] = (
 
 async def read_properties(session: QmpSession, qom_path: str,
                           names: tuple[str, ...] = SMMU_PROPERTIES) -> dict[str, Any]:
-    from conformance.session import CommandFailed
-
     out: dict[str, Any] = {}
     for name in names:
         try:

@@ -1,65 +1,79 @@
-"""Which :class:`~conformance.tiers.host.QemuHost` serves each tier.
+"""Tiers: where a scenario can be shown, as a registry.
 
-A table, so a tier plugs in by adding a row: ``tcg`` and ``kvm`` run QEMU as a local
-child process (:class:`~conformance.tiers.local.LocalHost`); ``nested`` comes from
-``conformance.tiers.nested`` (the nested-KVM tier, owned separately), looked up lazily so that
-its absence only makes the tier unavailable, with the reason.  ``hw`` needs a host with
-an SMMUv3 and VFIO devices and has no host implementation yet.
+Each tier is one row of :data:`TIERS`: its name (a :data:`catalogue.vocabulary.TIERS`
+entry), the arguments it adds to every scenario, and the factory of its
+:class:`~conformance.tiers.host.QemuHost`.  A host declares its ``features`` (what it can
+observe); nothing in the harness checks a host's class.
+
+* ``tcg`` and ``kvm``: QEMU as a local child process (:mod:`conformance.tiers.local`);
+* ``nested``: QEMU under test inside an arm64 L1 guest with KVM
+  (:mod:`conformance.tiers.nested`);
+* ``hw``: a host with an SMMUv3 and VFIO devices, not implemented: every scenario on it
+  is skipped with that reason.
+
+Adding a tier (e.g. a guest-driven one): a folder ``conformance/tiers/<name>/`` with its
+host, one row here, its name in ``catalogue.vocabulary.TIERS`` and a pytest marker.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from conformance.tiers.host import QemuHost
 from conformance.tiers.local import LocalHost, kvm_unavailable_reason
+from conformance.tiers.nested.host import TIER_ARGS as NESTED_ARGS
+from conformance.tiers.nested.host import make_host as make_nested_host
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One row of the tier registry."""
+
+    name: str
+    #: arguments the tier adds to every scenario (unless the scenario picks -accel itself)
+    args: tuple[str, ...]
+    #: binary path -> the host that runs QEMU for this tier
+    make_host: Callable[[str], QemuHost]
 
 
 class _UnavailableHost(LocalHost):
     """A tier that cannot run here; every scenario on it is skipped with ``reason``."""
 
     def __init__(self, binary: str, tier: str, reason: str) -> None:
-        super().__init__(binary, tier=tier, accel_args=(), unavailable=reason)
+        super().__init__(binary, tier=tier, accel_args=(), unavailable=reason,
+                         features=frozenset())
 
 
-def _tcg(binary: str) -> QemuHost:
-    return LocalHost(binary, tier="tcg", accel_args=("-accel", "tcg"))
+TCG_ARGS = ("-accel", "tcg")
+KVM_ARGS = ("-accel", "kvm", "-cpu", "host")
+
+#: tier name -> row, cheapest first
+TIERS: dict[str, Tier] = {t.name: t for t in (
+    Tier("tcg", TCG_ARGS, lambda b: LocalHost(b, tier="tcg", accel_args=TCG_ARGS)),
+    Tier("kvm", KVM_ARGS, lambda b: LocalHost(b, tier="kvm", accel_args=KVM_ARGS,
+                                               unavailable=kvm_unavailable_reason())),
+    Tier("nested", NESTED_ARGS, make_nested_host),
+    Tier("hw", (), lambda b: _UnavailableHost(
+        b, "hw", "hardware tier (host SMMUv3 + VFIO) not implemented")),
+)}
+
+#: the tiers a run uses when none is given (any host can run TCG)
+DEFAULT_TIERS: tuple[str, ...] = ("tcg",)
+
+#: tier name -> factory(binary path) -> host (the registry's factories, by name)
+TIER_HOSTS: dict[str, Callable[[str], QemuHost]] = {n: t.make_host for n, t in TIERS.items()}
 
 
-def _kvm(binary: str) -> QemuHost:
-    return LocalHost(binary, tier="kvm", accel_args=("-accel", "kvm", "-cpu", "host"),
-                     unavailable=kvm_unavailable_reason())
-
-
-def _nested(binary: str) -> QemuHost:
+def tier_row(tier: str) -> Tier:
     try:
-        mod = importlib.import_module("conformance.tiers.nested")
-    except ImportError as e:
-        return _UnavailableHost(binary, "nested", f"nested tier not installed ({e})")
-    factory = getattr(mod, "make_host", None)
-    if factory is None:
-        return _UnavailableHost(binary, "nested",
-                                "conformance.tiers.nested has no make_host(binary) yet")
-    host: QemuHost = factory(binary)
-    return host
-
-
-def _hw(binary: str) -> QemuHost:
-    return _UnavailableHost(binary, "hw", "hardware tier (host SMMUv3 + VFIO) not implemented")
-
-
-#: tier name -> factory(binary path) -> host
-TIER_HOSTS: dict[str, Callable[[str], QemuHost]] = {
-    "tcg": _tcg,
-    "kvm": _kvm,
-    "nested": _nested,
-    "hw": _hw,
-}
+        return TIERS[tier]
+    except KeyError:
+        raise ValueError(f"unknown tier '{tier}' (choose from {', '.join(TIERS)})") from None
 
 
 def host_for(tier: str, binary: str) -> QemuHost:
-    try:
-        return TIER_HOSTS[tier](binary)
-    except KeyError:
-        raise ValueError(f"unknown tier '{tier}' (choose from {', '.join(TIER_HOSTS)})") from None
+    return tier_row(tier).make_host(binary)
+
+
+__all__ = ["DEFAULT_TIERS", "TIERS", "TIER_HOSTS", "Tier", "host_for", "tier_row"]

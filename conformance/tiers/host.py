@@ -18,7 +18,20 @@ behind, whatever state the QEMU is in (running, hung, stopped with SIGSTOP, dead
 from __future__ import annotations
 
 import abc
+import os
+import signal as _signal
+import socket
 from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.errors import HostError
+
+#: host requirement (catalogue.vocabulary.REQUIREMENTS) -> (device node, reason if absent)
+REQUIREMENT_CHECKS: dict[str, tuple[str, str]] = {
+    "iommufd": ("/dev/iommu", "host has no /dev/iommu (iommufd)"),
+    "vfio": ("/dev/vfio/vfio", "host has no /dev/vfio/vfio"),
+    "vfio-iommufd": ("/dev/vfio/devices", "host has no /dev/vfio/devices (VFIO cdev for iommufd)"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,9 +58,8 @@ class ExitStatus:
 
     def describe(self) -> str:
         if self.signal is not None:
-            import signal as _s
             try:
-                name = _s.Signals(self.signal).name
+                name = _signal.Signals(self.signal).name
             except ValueError:
                 name = str(self.signal)
             return f"killed by signal {name}"
@@ -76,20 +88,67 @@ class QemuProcess(abc.ABC):
     def qmp_ready(self) -> bool:
         """True once the QMP endpoint accepts connections (socket exists / port open)."""
 
+    # Optional abilities: a host whose ``features`` promise them overrides these.
+
+    #: the ``-D`` trace log while QEMU runs (feature ``trace-file``), else ``None``
+    trace_path: Path | None = None
+
+    def trace_text(self) -> str | None:
+        """The whole trace log, kept after clean-up (feature ``trace-file``)."""
+        return None
+
+    async def qtest_connection(self, timeout: float = 10.0) -> socket.socket:
+        """The qtest connection QEMU opened to the harness (feature ``qtest``)."""
+        raise HostError("this host cannot start QEMU with -qtest")
+
+    def stopped(self) -> bool:
+        """True if QEMU is stopped from outside (SIGSTOP): it cannot answer anything."""
+        return False
+
 
 class QemuHost(abc.ABC):
-    """A place where QEMU processes can be started."""
+    """A place where QEMU processes can be started.
+
+    A host *declares* what it can do in :attr:`features`; the runner and the observers
+    ask for a feature, never for a host class:
+
+    ``trace-file``
+        ``start(..., trace=EVENTS)`` writes a ``-D`` trace log the harness can read
+        (:meth:`QemuProcess.trace_text`);
+    ``qtest``
+        ``start(..., qtest=True)`` adds a qtest socket
+        (:meth:`QemuProcess.qtest_connection`), which only works without KVM.
+    """
 
     #: tier name this host serves ("tcg", "kvm", "nested", "hw")
     tier: str
+    #: what this host can do beyond starting QEMU with QMP (see the class docstring)
+    features: frozenset[str] = frozenset()
 
     @abc.abstractmethod
     def tier_args(self) -> list[str]:
         """Arguments the tier adds to every scenario (accelerator, CPU, firmware)."""
 
     @abc.abstractmethod
-    async def start(self, argv: list[str]) -> QemuProcess:
-        """Start ``binary + harness args (-S, -nodefaults, QMP) + argv``."""
+    async def start(self, argv: list[str], qtest: bool = False,
+                    trace: tuple[str, ...] = ()) -> QemuProcess:
+        """Start ``binary + harness args (-S, -nodefaults, QMP) + argv``.
+
+        ``qtest`` and ``trace`` are only passed when :attr:`features` has ``qtest`` /
+        ``trace-file``; a host without them may ignore them.
+        """
+
+    def missing_requirement(self, requirement: str) -> str | None:
+        """Why this host cannot meet a scenario's ``requires`` entry, else ``None``.
+
+        The default checks this machine's device nodes; a host that runs QEMU elsewhere
+        (the nested tier's L1) answers for that machine.
+        """
+        check = REQUIREMENT_CHECKS.get(requirement)
+        if check is None:
+            return f"unknown '{requirement}'"
+        path, reason = check
+        return None if os.path.exists(path) else reason
 
     @abc.abstractmethod
     def unavailable_reason(self) -> str | None:

@@ -30,9 +30,7 @@ costs the harness bounded memory and time.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
@@ -40,46 +38,21 @@ import signal
 import socket
 import subprocess
 import tempfile
-import weakref
 from pathlib import Path
-from typing import Any
 
+from catalogue.vocabulary import HARNESS_ARGS
 from conformance.errors import HostError
+from conformance.tiers import reaper
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 #: arguments the harness adds to every QEMU it starts (before the tier's and scenario's)
-HARNESS_ARGS = ("-S", "-nodefaults", "-display", "none")
 #: temporary directories are ``TMP_PREFIX<harness pid>-<random>``
 TMP_PREFIX = "smmuv3-conf-"
 #: bytes of QEMU's stderr the harness reads (the tail; the head is dropped)
 STDERR_READ_LIMIT = 256 * 1024
-_live: weakref.WeakSet[LocalProcess] = weakref.WeakSet()
-_swept: set[str] = set()
-_PR_SET_PDEATHSIG = 1
-_prctl: Any = None
-with contextlib.suppress(OSError, AttributeError):  # not Linux: layers 1, 2, 4 still hold
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """``preexec_fn``: ask the kernel to SIGKILL this child when the harness dies."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 #: AF_UNIX socket paths are limited to 107 bytes; our longest is
 #: ``<root>/smmuv3-conf-<pid>-XXXXXXXX/qtest.sock`` (about 40 bytes past the root).
 _SOCKET_SUFFIX_MAX = 48
@@ -101,27 +74,9 @@ def socket_safe_root(tmp_root: str | None = None) -> str:
 
 
 def sweep_stale(tmp_root: str | None = None) -> list[str]:
-    """Remove ``smmuv3-conf-<pid>-*`` folders whose harness process is gone.
-
-    Returns the removed paths.  Folders of live harness processes (another pytest-xdist
-    worker, a parallel run) are left alone.
-    """
-    root = Path(tmp_root or tempfile.gettempdir())
-    removed: list[str] = []
-    try:
-        entries = list(root.iterdir())
-    except OSError:
-        return removed
-    for d in entries:
-        if not d.name.startswith(TMP_PREFIX):
-            continue
-        owner = d.name[len(TMP_PREFIX):].split("-", 1)[0]
-        if not owner.isdigit() or _pid_alive(int(owner)):
-            continue
-        shutil.rmtree(d, ignore_errors=True)
-        removed.append(str(d))
-        logger.debug("removed stale %s (harness pid %s is gone)", d, owner)
-    return removed
+    """Remove ``smmuv3-conf-<pid>-*`` folders whose harness process is gone
+    (:func:`conformance.tiers.reaper.sweep_stale`)."""
+    return reaper.sweep_stale(TMP_PREFIX, tmp_root)
 
 
 def process_state(pid: int) -> str | None:
@@ -159,7 +114,7 @@ class LocalProcess(QemuProcess):
         #: the ``-D`` trace log (only when started with trace events)
         self.trace_path: Path | None = None
         self._trace_cache: str | None = None
-        _live.add(self)
+        reaper.track(self)
 
     @property
     def pid(self) -> int:
@@ -261,7 +216,7 @@ class LocalProcess(QemuProcess):
         self._trace_cache = self.trace_text()
         shutil.rmtree(self.workdir, ignore_errors=True)
         self._cleaned = True
-        _live.discard(self)
+        reaper.untrack(self)
 
     def _kill_sync(self) -> None:
         """Last resort (cancelled terminate, interpreter exit): kill and remove, without
@@ -275,14 +230,6 @@ class LocalProcess(QemuProcess):
         self._cleanup()
 
 
-@atexit.register
-def _kill_leftovers() -> None:
-    for p in list(_live):
-        p._kill_sync()
-    for root in _swept | {""}:
-        sweep_stale(root or None)
-
-
 class LocalHost(QemuHost):
     """Start QEMU on this machine with a fixed accelerator.
 
@@ -292,15 +239,18 @@ class LocalHost(QemuHost):
 
     def __init__(self, binary: str, tier: str = "tcg",
                  accel_args: tuple[str, ...] = ("-accel", "tcg"),
-                 unavailable: str | None = None, tmp_root: str | None = None) -> None:
+                 unavailable: str | None = None, tmp_root: str | None = None,
+                 features: frozenset[str] | None = None) -> None:
         self.binary = binary
         self.tier = tier
+        #: a local QEMU writes its -D trace log where the harness reads it; qtest
+        #: cannot be combined with KVM, so only a TCG host offers it
+        self.features = features if features is not None else frozenset(
+            {"trace-file", "qtest"} if "kvm" not in accel_args else {"trace-file"})
         self._accel_args = list(accel_args)
         self._unavailable = unavailable
         self._tmp_root = socket_safe_root(tmp_root)
-        key = self._tmp_root
-        if key not in _swept:
-            _swept.add(key)
+        if reaper.sweep_at_exit(TMP_PREFIX, self._tmp_root):  # first host on this root
             sweep_stale(self._tmp_root)
 
     def tier_args(self) -> list[str]:
@@ -342,7 +292,7 @@ class LocalHost(QemuHost):
                  open(workdir / "stdout.log", "wb") as out:
                 proc = await asyncio.create_subprocess_exec(
                     *full, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    start_new_session=True, preexec_fn=_die_with_parent)
+                    start_new_session=True, preexec_fn=reaper.die_with_parent)
         except OSError as e:
             if listener is not None:
                 listener.close()

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.errors import HarnessError
+from conformance.normalise import strip_prefix
 from conformance.observe.iort import IortError, QtestLine, read_iort
 from conformance.session import CommandFailed, QmpSession
 from conformance.tiers.local import LocalHost
@@ -129,7 +130,9 @@ PROBES: tuple[Probe, ...] = (
               "qemu-10.2": "mtree: absent", "pre-10.2": NOT_CREATABLE}),
 )
 
-_PREFIX_RE = re.compile(r"^(?:\S*qemu-system-\w+: )?(?:-device \S+?: )?")
+#: the ``-device ...:`` location QEMU puts after its program name (which
+#: normalise.strip_prefix removes, as for every observation)
+_LOCATION_RE = re.compile(r"^-device \S+?: ")
 
 
 def error_text(stderr: str) -> str:
@@ -140,7 +143,7 @@ def error_text(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "warning:" not in ln]
     line = (errors or lines or ["(no stderr)"])[-1]
-    return _PREFIX_RE.sub("", line, count=1)
+    return _LOCATION_RE.sub("", strip_prefix(line), count=1)
 
 
 @dataclass

@@ -22,6 +22,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from artefacts.provision import install_for
 from conformance.errors import BinaryError
 
 ENV_VAR = "QEMU_TEST_QEMU_BINARY"
@@ -39,8 +40,6 @@ class QemuBinary:
 
 
 def _provisioned() -> Path:
-    from artefacts.provision import install_for
-
     return install_for().launcher
 
 

@@ -35,6 +35,10 @@ import signal
 import time
 from pathlib import Path
 
+from artefacts.images import VARIANTS, find
+from artefacts.provision import install_for
+from catalogue.vocabulary import HARNESS_ARGS
+from conformance.errors import HarnessError
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
 from conformance.tiers.nested import hostprobe, machine
 from conformance.tiers.nested.l1 import L1Error, L1Machine
@@ -45,8 +49,6 @@ logger.addHandler(logging.NullHandler())
 
 L2_QEMU = "/usr/bin/qemu-system-aarch64"
 ZERO_BIOS = "/run/zero-bios.bin"
-#: arguments every L2 gets before the tier's and the scenario's (as ``LocalHost``)
-HARNESS_ARGS = ("-S", "-nodefaults", "-display", "none")
 #: what the nested tier adds to every scenario: KVM, the host CPU, and firmware "loaded"
 #: (a zero-filled file), because accel=on needs ACPI with firmware (P10)
 TIER_ARGS = ("-accel", "kvm", "-cpu", "host", "-bios", ZERO_BIOS)
@@ -189,9 +191,6 @@ class NestedHost(QemuHost):
 
     # ------------------------------------------------------------------ setup
     def _resolve(self) -> None:
-        from artefacts.provision import install_for
-        from images.build import VARIANTS, find
-
         want = self.image_name
         if want not in (*VARIANTS, "auto"):
             self._unavailable = (f"SMMUV3_NESTED_IMAGE={want!r} is not one of "
@@ -286,15 +285,15 @@ class NestedHost(QemuHost):
 
     def host_smmu(self) -> hostprobe.ProbedHost | None:
         """The host SMMU the model is given (raises if L1 has one it could not probe)."""
-        from conformance.errors import HarnessError
         if self.host_probe_error:
             raise HarnessError(f"nested L1: host SMMU probe failed: {self.host_probe_error}")
         return self.probed_host
 
     # ------------------------------------------------------------------ QemuHost
-    async def start(self, argv: list[str]) -> NestedProcess:
-        from conformance.errors import HarnessError
-
+    async def start(self, argv: list[str], qtest: bool = False,
+                    trace: tuple[str, ...] = ()) -> NestedProcess:
+        # features is empty: the runner never asks this host for qtest or a trace file
+        # (L1Error and QgaError are HarnessErrors; re-raised to say which step failed)
         await self._slot.acquire()
         try:
             try:

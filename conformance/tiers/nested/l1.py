@@ -24,9 +24,7 @@ The console log is kept in ``log_dir`` when one is given.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
@@ -35,11 +33,11 @@ import socket
 import subprocess
 import tempfile
 import time
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from conformance.errors import HarnessError
+from conformance.tiers import reaper
 from conformance.tiers.nested import machine
 from conformance.tiers.nested.qga import QgaClient, QgaError
 
@@ -49,39 +47,14 @@ logger.addHandler(logging.NullHandler())
 BOOT_TIMEOUT = 300.0
 #: temporary folders are ``TMP_PREFIX<harness pid>-<random>``
 TMP_PREFIX = "smmuv3-nested-"
-_live: weakref.WeakSet[L1Machine] = weakref.WeakSet()
-_PR_SET_PDEATHSIG = 1
-_prctl: Any = None
-with contextlib.suppress(OSError, AttributeError):
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """``preexec_fn``: the kernel SIGKILLs L0 if the harness dies (even by SIGKILL)."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def sweep_stale() -> list[str]:
     """Remove ``smmuv3-nested-<pid>-*`` folders whose harness process is gone."""
-    removed = []
-    for d in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
-        owner = d.name[len(TMP_PREFIX):].split("-", 1)[0]
-        if not owner.isdigit():
-            continue
-        try:
-            os.kill(int(owner), 0)
-            continue
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        shutil.rmtree(d, ignore_errors=True)
-        removed.append(str(d))
-    return removed
+    return reaper.sweep_stale(TMP_PREFIX)
 
 
-class L1Error(Exception):
+class L1Error(HarnessError):
     """L1 could not be booted or prepared; ``str()`` is one line with the evidence."""
 
 
@@ -115,7 +88,7 @@ class L1Machine:
         self.boots = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: Path | None = None
-        _live.add(self)
+        reaper.track(self)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -166,7 +139,7 @@ class L1Machine:
             self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=err,
                                           start_new_session=True,
-                                          preexec_fn=_die_with_parent)
+                                          preexec_fn=reaper.die_with_parent)
         logger.debug("L0 pid %d: %s", self._proc.pid, argv)
         try:
             await self._connect_agent(qga_sock, t0 + timeout)
@@ -303,9 +276,3 @@ class L1Machine:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for m in list(_live):
-        m._kill_sync()

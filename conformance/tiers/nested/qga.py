@@ -32,13 +32,15 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.errors import HarnessError
+
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 DELIMITER = b"\xff"
 
 
-class QgaError(Exception):
+class QgaError(HarnessError):
     """Base class of guest-agent failures."""
 
 

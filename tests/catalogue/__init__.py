@@ -1,0 +1,1 @@
+"""Tests of catalogue/ (the scenario contract and vocabulary)."""

@@ -1,0 +1,1 @@
+"""Tests of the harness core: select, judge, the status table."""

@@ -1,0 +1,1 @@
+"""Tests of conformance/frontends/ (CLI, pytest plugin, TAP, avocado, bisect, HTML)."""

@@ -1,0 +1,1 @@
+"""Tests of the images/ builders (units that need no L1 boot)."""
