@@ -53,6 +53,9 @@ class DevError(Exception):
     cls = "GenericError"
 
 
+#: Run.fmt's texts by id of the decision: (decision, message table, text)
+_WORDED: dict[int, tuple[Decision, Mapping[str, str], str]] = {}
+
 _NO_CMDLINE = cmdline.ParsedCmdline()
 _NO_IOMMUFDS: frozenset[str] = frozenset()
 _NO_PROPS: Mapping[str, Any] = MappingProxyType({})
@@ -130,6 +133,19 @@ class Run:
         return driver if n == 1 else f"{driver}#{n}"
 
     def fmt(self, decision: Decision, detail: str = "") -> str:
-        """Fire a rule's decision and give its text in the profile's wording."""
-        self.fire(decision[0], detail)
-        return self.m[decision[1]].format(**decision[2])
+        """Fire a rule's decision and give its text in the profile's wording.
+
+        The text is kept per (decision object, message table): the rules intern their
+        frequent decisions (:mod:`..rules.pci_slots`), and formatting one costs several
+        times the lookup (the cached decision is kept alive, so its id is not reused)."""
+        rid = decision[0]
+        self.rules.append(RULES[rid].firing(detail) if detail else FIRED[rid])
+        k = id(decision)
+        hit = _WORDED.get(k)
+        if hit is not None and hit[0] is decision and hit[1] is self.m:
+            return hit[2]
+        text = self.m[decision[1]].format(**decision[2])
+        if len(_WORDED) > 4096:
+            _WORDED.clear()
+        _WORDED[k] = (decision, self.m, text)
+        return text

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..profiles import Behaviour
-from . import Decision, register
+from . import Decision, Rule, register
 
 Failure = Decision | None
 
@@ -42,15 +42,35 @@ VAL_ACCEL = register("2a.validate-accel", "2a", "merged", predicted=True,
                      doc="accel=on property ranges (merged: oas 44/48, ssidsize 0..20)")
 
 
+def _decided(r: Rule, mid: str, **args: Any) -> Decision:
+    """One decision of rule ``r``, built once (the engine keeps its text by identity)."""
+    return r.id, mid, args
+
+
+_P1 = _decided(P1, "P1")
+_P3_LEGACY = _decided(P3, "P3", what="iommu=smmuv3")
+_P3_VIRTIO = _decided(P3, "P3", what="virtio-iommu")
+_P6 = _decided(P6, "P6")
+_P7 = _decided(P7, "P7")
+_P8 = _decided(P8, "P8")
+_P9 = _decided(P9, "P9")
+_P10A = _decided(P10A, "P10.accel")
+_P11 = _decided(P11, "P11")
+_P14 = _decided(P14, "P14.only-migratable")
+_V = {mid: _decided(VAL, mid) for mid in ("V.ril", "V.ats", "V.oas", "V.ssidsize", "V.cmdqv")}
+_V_OAS_RANGE = _decided(VAL, "V.oas-range")
+_V_ACCEL_OAS = _decided(VAL_ACCEL, "V.accel-oas")
+_V_ACCEL_SSIDSIZE = _decided(VAL_ACCEL, "V.accel-ssidsize", max=20)
+
 def pre_plug(b: Behaviour, accel: bool, legacy: bool, virtio_iommu: bool, kvm: bool,
              irqchip: bool, stage: Any, is_legacy_dev: bool) -> Failure:
     """virt_machine_device_pre_plug_cb, SMMUv3 branch."""
     if not is_legacy_dev and (legacy or virtio_iommu):
-        return P3.id, "P3", {"what": "iommu=smmuv3" if legacy else "virtio-iommu"}
+        return _P3_LEGACY if legacy else _P3_VIRTIO
     if accel and b.kvm_check and not (kvm and irqchip):
-        return P1.id, "P1", {}
+        return _P1
     if accel and b.stage_check == "pre_plug" and stage not in (None, "1"):
-        return P11.id, "P11", {}
+        return _P11
     return None
 
 
@@ -97,33 +117,33 @@ def validate(b: Behaviour, p: dict[str, Any], only_migratable: bool) -> Failure:
     accel = bool(p.get("accel"))
     if b.props == "11.1":
         if p["oas"] not in ("auto", "44", "48"):
-            return VAL.id, "V.oas-range", {}
+            return _V_OAS_RANGE
         if not accel:
             mid = _nonaccel_11(p)
-            return None if mid is None else (VAL.id, mid, {})
+            return None if mid is None else _V[mid]
     elif not accel:
         mid = _nonaccel_merged(p)
-        return None if mid is None else (VAL.id, mid, {})
+        return None if mid is None else _V[mid]
     if b.stage_check == "realize" and p.get("stage") not in (None, "1"):
-        return P11.id, "P11", {}
+        return _P11
     if b.props != "11.1":
         if p["oas"] not in (44, 48):
-            return VAL_ACCEL.id, "V.accel-oas", {}
+            return _V_ACCEL_OAS
         if "ssidsize" in p and p["ssidsize"] > 20:
-            return VAL_ACCEL.id, "V.accel-ssidsize", {"max": 20}
+            return _V_ACCEL_SSIDSIZE
     if only_migratable and b.migration_blocker:
-        return P14.id, "P14.only-migratable", {}
+        return _P14
     return None
 
 
 def realize_bus(primary: Any, is_root: bool, taken: bool) -> Failure:
     """smmu_base_realize: primary-bus checks."""
     if primary is None:
-        return P6.id, "P6", {}
+        return _P6
     if not is_root:
-        return P7.id, "P7", {}
+        return _P7
     if taken:
-        return P8.id, "P8", {}
+        return _P8
     return None
 
 
@@ -131,12 +151,12 @@ def plug(b: Behaviour, accel: bool, stage: Any, bypass: bool, dt_mode: bool,
          on_pcie0: bool) -> tuple[Failure, str | None]:
     """virt_machine_device_plug_cb: (failure, warning message id)."""
     if bypass:
-        return (P9.id, "P9", {}), None
+        return _P9, None
     if accel and b.stage_check == "plug" and stage not in (None, "1"):
-        return (P11.id, "P11", {}), None
+        return _P11, None
     if dt_mode:
         if accel:
-            return (P10A.id, "P10.accel", {}), None
+            return _P10A, None
         if not on_pcie0:
             return None, "P10.warn"
     return None, None
