@@ -298,7 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="amd64", choices=sorted(TRIPLETS))
     ap.add_argument("--force", action="store_true", help="re-unpack even if complete")
     ap.add_argument("--print-path", action="store_true", help="print the launcher path only")
+    ap.add_argument("--release", action="append", metavar="NAME",
+                    help="another Debian build, side by side (conformance.releases: 7.2, "
+                         "10.0.2, 10.0.13, 11.1.3, 11.1.3-sid, all; repeatable)")
     a = ap.parse_args(argv)
+    if a.release:
+        from conformance.releases import main as release_main
+        return release_main(a.release, force=a.force, print_path=a.print_path)
     try:
         inst = provision(a.arch, force=a.force, log=not a.print_path)
     except ProvisionError as e:
