@@ -8,7 +8,7 @@ apt from deb.debian.org with a private configuration; checked 2026-11-30):
 ==============  ==========================================  =====================
 release         Debian package version (suite)              model profile
 ==============  ==========================================  =====================
-``7.2``         1:7.2+dfsg-7+deb12u18+b3 (bookworm)          ``qemu-10.1``
+``7.2``         1:7.2+dfsg-7+deb12u18+b3 (bookworm)          ``qemu-7.2``
 ``10.0.2``      1:10.0.2+ds-2+deb13u1~bpo12+1                ``qemu-10.1``
                 (bookworm-backports)
 ``10.0.13``     1:10.0.13+ds-0+deb13u1 (trixie)             ``qemu-10.1``
@@ -96,7 +96,7 @@ _COMMON = ("qemu-system-common", "qemu-system-data", "ipxe-qemu", "qemu-system-g
 #: every release this suite provisions, oldest first (the bisection test relies on it)
 RELEASES: dict[str, Release] = {r.name: r for r in (
     Release("7.2", "1:7.2+dfsg-7+deb12u18+b3", ("bookworm",), "bookworm", _COMMON,
-            "qemu-10.1", "Debian 12's own QEMU (also /usr/bin/qemu-system-aarch64)"),
+            "qemu-7.2", "Debian 12's own QEMU (also /usr/bin/qemu-system-aarch64)"),
     Release("10.0.2", "1:10.0.2+ds-2+deb13u1~bpo12+1", ("bookworm", "bookworm-backports"),
             "bookworm-backports", _COMMON + _MODS_NEW, "qemu-10.1"),
     Release("10.0.13", "1:10.0.13+ds-0+deb13u1", ("trixie",), "trixie",

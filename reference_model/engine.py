@@ -56,6 +56,7 @@ from .rules import (
 )
 from .rules import address_space as asr
 from .rules import iort as iort_rules
+from .rules import releases as release_rules
 from .rules import trace as trace_rules
 from .rules.properties import PARSE_RULE, SCHEMAS, PropSpec, parse_value, qdict_order
 from .scenario import Event, HostSmmu
@@ -618,6 +619,9 @@ class _Run:
             self.fire(R_QDEV.id)
             raise _DevError(self.m["Q.no-model"].format(driver=driver), R_QDEV.id)
         is_smmu = tr.smmu
+        if is_smmu and not self.b.user_creatable:  # <=10.1 (rules/releases.py)
+            self.fire(release_rules.NOT_USER_CREATABLE.id)
+            raise _DevError(self.m["Q.not-pluggable"], release_rules.NOT_USER_CREATABLE.id)
         is_pci = tr.pci
         if not is_smmu and not is_pci:
             raise CmdlineError(f"-device {driver}: only PCI devices and arm-smmuv3 are "
@@ -1131,7 +1135,11 @@ def _iort_of(run: _Run) -> IortPrediction:
         ats = s.props.get("ats") in (True, "on") if s.idr is None else bool(
             s.idr.get("IDR0", 0) >> 10 & 1)
         items.append(iort_rules.IortSmmu(s.base or 0, legacy, s.accel, ats, buses))
-    pred, fired = iort_rules.build(run.b.iort_revision, run.msi_ctrl == "its", items)
+    b = run.b  # the releases before 10.2 differ (rules/releases.py)
+    pred, fired = iort_rules.build(b.iort_revision, run.msi_ctrl == "its", items,
+                                   its_always=b.iort_its_always,
+                                   legacy_counter=b.iort_legacy_counter_id,
+                                   map_count=b.iort_smmu_map_count)
     for r in fired:
         run.fire(r)
     return pred

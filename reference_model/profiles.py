@@ -18,6 +18,14 @@ Differences, by profile (sources: catalogue §10, ML revisions, SRC[M]):
     msi-gpa set in virt *plug* (not pre_plug).
 ``series-v5``
     no ``msi-gpa`` property and no KVM/irqchip check (P1); stage check in virt plug.
+``qemu-10.2`` (user-creatable SMMUv3, before the accel series; from source)
+    ``arm-smmuv3`` with ``primary-bus``/``stage``/``bus_num``/``smmu_per_bus`` only, no
+    ``accel`` (so no P1), IORT revision 3.
+``qemu-10.1`` (10.1 and older; run on Debian's 10.0.2 and 10.0.13)
+    ``arm-smmuv3`` is not user-creatable; IORT: ITS node whatever the MSI controller,
+    legacy node identifier from the counter (rules/releases.py).
+``qemu-7.2`` (run on Debian 12's 7.2.22)
+    as ``qemu-10.1``, and the RC's ID mapping to the SMMU counts 0x100.
 ``series-v4``
     cold-plugged emulated/legacy-vfio devices: ``error_report`` + ``exit(1)`` with
     ``Device(%s) not allowed...``; hot-plugged ones only warn (the emulated-device
@@ -46,8 +54,11 @@ class ProfileError(ValueError):
 class Behaviour:
     """The switches rules consult.  Defaults are QEMU 11.1.3's behaviour."""
 
-    #: property table of arm-smmuv3 (see rules/properties.py): "11.1", "merged", "v4"
-    props: Literal["11.1", "merged", "v4"] = "11.1"
+    #: property table of arm-smmuv3 (see rules/properties.py): "11.1", "merged", "v4",
+    #: "10.2" (user-creatable, no accel), "10.1" (10.1 and older)
+    props: Literal["11.1", "merged", "v4", "10.2", "10.1"] = "11.1"
+    #: -device/device_add arm-smmuv3 allowed (10.2+; rules/releases.py)
+    user_creatable: bool = True
     #: P1 exists (v6+)
     kvm_check: bool = True
     #: where P11 (stage check) runs: "realize" (v8+), "pre_plug" (v6/v7), "plug" (v4/v5)
@@ -70,6 +81,12 @@ class Behaviour:
     migration_blocker: bool = True
     #: IORT header revision (O1): 5 since the RMR merge, 3 in the series and before
     iort_revision: int = 5
+    #: IORT ITS node whatever the MSI controller (<=10.1; rules/releases.py)
+    iort_its_always: bool = False
+    #: legacy SMMU IORT identifier: 0 (11.1) or the node counter (<=10.1)
+    iort_legacy_counter_id: bool = False
+    #: "number of IDs" of the RC mapping to an SMMU: 0xff (count - 1), 0x100 in 7.2
+    iort_smmu_map_count: int = 0xFF
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,18 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             behaviour={"props": "v4", "admission": "v4", "vfio_as": "system"},
             messages={"V.oas": "OAS can only be set to 44 bits if accel=off",
                       "V.ssidsize": "pasid can only be enabled if accel=on"}),
+    # releases before the series (catalogue §10; rules/releases.py)
+    Profile("qemu-10.2", "merged-v9",
+            "QEMU 10.2: user-creatable arm-smmuv3, before the accel series (from source)",
+            behaviour={"props": "10.2", "kvm_check": False, "msi_gpa_phase": None,
+                       "migration_blocker": False, "iort_revision": 3}),
+    Profile("qemu-10.1", "qemu-10.2",
+            "QEMU 10.1 and older: arm-smmuv3 not user-creatable (run: Debian 10.0.2, 10.0.13)",
+            behaviour={"props": "10.1", "user_creatable": False, "iort_its_always": True,
+                       "iort_legacy_counter_id": True}),
+    Profile("qemu-7.2", "qemu-10.1",
+            "QEMU 7.2 (run: Debian 12's 7.2.22): as qemu-10.1, IORT RC->SMMU maps 0x100 IDs",
+            behaviour={"iort_smmu_map_count": 0x100}),
 )}
 
 
