@@ -38,6 +38,7 @@ launchers of releases that are already provisioned (:func:`provisioned`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -229,8 +230,12 @@ P='{prefix}'
 QEMU_MODULE_DIR="$P/usr/lib/{triplet}/qemu"
 export QEMU_MODULE_DIR
 exec "$P/usr/bin/{loader}" --library-path "$P/usr/lib/{triplet}:$P/lib/{triplet}" \\
-  "$P/usr/bin/qemu-system-aarch64" -L "$P/usr/share/qemu" "$@"
+  "$P/usr/bin/qemu-system-aarch64" {data_dirs} "$@"
 """
+#: data directories inside a prefix, searched in this order (-L): bookworm's ipxe-qemu
+#: keeps the NIC option ROMs in /usr/lib/ipxe/qemu, which older QEMU found through its
+#: compiled-in firmware path (on the *host*: absent or another build's)
+DATA_DIRS = ("usr/share/qemu", "usr/lib/ipxe/qemu", "usr/share/seabios")
 
 
 def _write_launcher(inst: ReleaseInstall) -> None:
@@ -244,11 +249,32 @@ def _write_launcher(inst: ReleaseInstall) -> None:
         raise ProvisionError(f"{inst.prefix}: the dynamic loader {loader} is missing from "
                              "the unpacked libc6")
     inst.launcher.parent.mkdir(parents=True, exist_ok=True)
-    inst.launcher.write_text(LAUNCHER.format(
+    dirs = " ".join(f'-L "$P/{d}"' for d in DATA_DIRS if (inst.prefix / d).is_dir())
+    text = LAUNCHER.format(
         name=inst.release.name, version=inst.release.version,
         suites=" + ".join(inst.release.suites), prefix=inst.prefix, triplet=triplet,
-        loader=loader))
+        loader=loader, data_dirs=dirs)
+    if not inst.launcher.exists() or inst.launcher.read_text() != text:
+        inst.launcher.write_text(text)
     inst.launcher.chmod(0o755)
+
+
+def _relink(prefix: Path) -> int:
+    """Point the prefix's absolute symlinks into the prefix (relative links), so that no
+    file of the closure resolves to the host's copy; returns how many were changed."""
+    n = 0
+    for link in prefix.rglob("*"):
+        if not link.is_symlink():
+            continue
+        target = str(link.readlink())
+        if not target.startswith("/"):
+            continue
+        inside = prefix / target.lstrip("/")
+        if inside.exists() or inside.is_symlink():
+            link.unlink()
+            link.symlink_to(os.path.relpath(inside, link.parent))
+            n += 1
+    return n
 
 
 def check_version(inst: ReleaseInstall) -> str:
@@ -279,6 +305,7 @@ def provision_release(name: str, root: Path | None = None, force: bool = False,
             print(f"provision: {msg}", file=sys.stderr)
 
     if inst.is_complete() and not force:
+        _write_launcher(inst)  # a no-op unless this module's launcher changed
         check_version(inst)
         say(f"QEMU {r.version} ({r.name}) already at {inst.launcher}")
         return inst
@@ -299,6 +326,7 @@ def provision_release(name: str, root: Path | None = None, force: bool = False,
     if inst.prefix.exists():
         shutil.rmtree(inst.prefix)
     tmp.rename(inst.prefix)
+    _relink(inst.prefix)
     _write_launcher(inst)
     version = check_version(inst)
     inst.manifest.write_text(json.dumps({

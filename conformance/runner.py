@@ -252,6 +252,8 @@ class Runner:
             return TRACE_NEEDS_LOCAL
         caps = await self.capabilities()
         drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
+        if "trace" in s.observe and caps.missing_trace_events(TRACE_EVENTS):
+            return caps.missing_trace_events(TRACE_EVENTS)
         return caps.missing_for(s.argv, drivers)
 
     # ----------------------------------------------------------------- running

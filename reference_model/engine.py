@@ -506,6 +506,9 @@ class _Run:
         if fail is not None:
             raise _Exit(self._fmt(fail), fail[0])
         self._init_smmu(s)
+        if not self.b.smmu_stage2:  # 7.2 (rules/releases.py)
+            s.idr = release_rules.stage1_only(s.idr or {}, props)
+            self.fire(release_rules.STAGE1_ONLY.id)
         s.bus_name = "pcie.0"
         pcie0.smmu = s
         s.base = 0x09050000
@@ -723,7 +726,9 @@ class _Run:
             self._slot_rules(bus, dev, props, tr, opt)
         if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
-            nb = self.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, tr.pxb, bypass)
+            nb = self.buses[name] = Bus(name, bus, tr.pxb,
+                                        release_rules.bus_kind(self.b, tr.hot_bridge),
+                                        tr.pxb, bypass)
             if tr.pxb:
                 self.default_bus = nb
         if tr.nic:
@@ -1311,7 +1316,8 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
                 return d.location + text, rule, 1
         if tr.bridge:
             name = id or f"{driver}.{len(buses)}"
-            buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)
+            buses[name] = Bus(name, bus, False, release_rules.bus_kind(run.b, tr.hot_bridge),
+                              False, False)
         if tr.nic:
             n = run.nic_count.get(driver, 0)
             run.nic_count[driver] = n + 1

@@ -25,7 +25,8 @@ Differences, by profile (sources: catalogue §10, ML revisions, SRC[M]):
     ``arm-smmuv3`` is not user-creatable; IORT: ITS node whatever the MSI controller,
     legacy node identifier from the counter (rules/releases.py).
 ``qemu-7.2`` (run on Debian 12's 7.2.22)
-    as ``qemu-10.1``, and the RC's ID mapping to the SMMU counts 0x100.
+    as ``qemu-10.1``; the RC's ID mapping to the SMMU counts 0x100 (and the ITS gaps
+    below an SMMU range one more); the SMMU is stage 1 only; PCIe ports take any slot.
 ``series-v4``
     cold-plugged emulated/legacy-vfio devices: ``error_report`` + ``exit(1)`` with
     ``Device(%s) not allowed...``; hot-plugged ones only warn (the emulated-device
@@ -87,6 +88,10 @@ class Behaviour:
     iort_legacy_counter_id: bool = False
     #: "number of IDs" of the RC mapping to an SMMU: 0xff (count - 1), 0x100 in 7.2
     iort_smmu_map_count: int = 0xFF
+    #: the SMMU implements stage 2 (9.0+); 7.2: stage 1 only, VMID16=0
+    smmu_stage2: bool = True
+    #: PCIe ports take only slot 0 (warning / hot-plug refusal); 7.2: any slot
+    pcie_port_slot0: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,8 +135,10 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             behaviour={"props": "10.1", "user_creatable": False, "iort_its_always": True,
                        "iort_legacy_counter_id": True}),
     Profile("qemu-7.2", "qemu-10.1",
-            "QEMU 7.2 (run: Debian 12's 7.2.22): as qemu-10.1, IORT RC->SMMU maps 0x100 IDs",
-            behaviour={"iort_smmu_map_count": 0x100}),
+            "QEMU 7.2 (run: Debian 12's 7.2.22): as qemu-10.1; stage 1 only, PCIe ports take "
+            "any slot, IORT counts off by one",
+            behaviour={"iort_smmu_map_count": 0x100, "smmu_stage2": False,
+                       "pcie_port_slot0": False}),
 )}
 
 

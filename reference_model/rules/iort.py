@@ -106,8 +106,8 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True,
     if its:
         nxt = 0
         for lo, hi in sorted(covered):
-            if lo > nxt:
-                maps.append({"input": nxt, "count": lo - nxt - 1, "output": nxt,
+            if lo > nxt:  # 7.2 (map_count 0x100): one more here too
+                maps.append({"input": nxt, "count": lo - nxt - 0x100 + map_count, "output": nxt,
                              "target": "its"})
             nxt = max(nxt, hi)
         if nxt < _ALL_RIDS:

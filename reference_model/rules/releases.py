@@ -34,3 +34,33 @@ IORT_LEGACY_COUNTER = register(
 IORT_SMMU_COUNT_256 = register(
     "O4.iort-rc-count-256", "O4", "7.2",
     doc="QEMU 7.2: the RC ID mapping to the SMMU counts 0x100 IDs (not count-1)")
+
+# --------------------------------------------------------------------------- 7.2
+STAGE1_ONLY = register(
+    "2b.stage1-only-7.2", "2b", "7.2",
+    doc="QEMU 7.2: the SMMU implements stage 1 only (no stage property, VMID16=0): "
+        "the legacy SMMU reads IDR0=0x0d40101a, IDR3=0x1404")
+PORT_ANY_SLOT = register(
+    "F.pcie-port-any-slot-7.2", "F", "7.2",
+    doc="QEMU 7.2: a PCIe port's bus takes devices in any slot, hot or cold, silently")
+
+#: Bus.hotpluggable of a PCIe port's bus without the slot-0 rules (7.2): hot-pluggable,
+#: but neither pci_slots.PORT (slot 0 only, warning) nor pci_slots.SHPC (slot 0 refused)
+PORT_ANY = 3
+
+
+def bus_kind(b: object, kind: int) -> int:
+    """The secondary bus kind of a bridge under profile behaviour ``b``."""
+    from .pci_slots import PORT
+
+    return PORT_ANY if kind == PORT and not getattr(b, "pcie_port_slot0", True) else kind
+
+
+def stage1_only(idr: dict[str, int], props: dict[str, object]) -> dict[str, int]:
+    """7.2's smmuv3_init_regs: stage 1 only, no VMID16 (stage 2 came with QEMU 9.0)."""
+    from . import idregs
+
+    props.pop("stage", None)
+    out = idregs.init_id_regs(None)
+    idregs.put(out, "VMID16", 0)
+    return out
