@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from .messages import MESSAGES
 
-__all__ = ["PROFILES", "Behaviour", "Profile", "ProfileError", "resolve"]
+__all__ = ["BEFORE_SERIES", "PROFILES", "Behaviour", "Profile", "ProfileError", "resolve"]
 
 
 class ProfileError(ValueError):
@@ -140,6 +140,11 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             behaviour={"iort_smmu_map_count": 0x100, "smmu_stage2": False,
                        "pcie_port_slot0": False}),
 )}
+
+
+#: profiles of releases from before the accel series: there arm-smmuv3 differs even
+#: without ``accel`` (not user-creatable, older IORT...), unlike the series revisions
+BEFORE_SERIES: frozenset[str] = frozenset({"qemu-10.2", "qemu-10.1", "qemu-7.2"})
 
 
 @dataclass(frozen=True)
