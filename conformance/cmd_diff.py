@@ -236,7 +236,8 @@ def run(a: argparse.Namespace) -> int:
     builds = [BuildColumn("A", bin_a.path, bin_a.version, fps[0]),
               BuildColumn("B", bin_b.path, bin_b.version, fps[1])]
     rows = compare_builds(va, vb)
-    changes = explain_all(rows, *profs, versions=(bin_a.version_tuple, bin_b.version_tuple))
+    changes = explain_all(rows, profs[0], profs[1],
+                          versions=(bin_a.version_tuple, bin_b.version_tuple))
     if a.json:
         doc = to_json(builds, rows)
         doc["profiles"], doc["changes"] = profs, [c.to_dict() for c in changes]
@@ -250,6 +251,6 @@ def run(a: argparse.Namespace) -> int:
                                 builds=builds, matrix=rows)
         except ReportError as e:
             raise UsageError(str(e)) from None
-        add_to_report(Path(page), html_section(changes, *profs))
+        add_to_report(Path(page), html_section(changes, profs[0], profs[1]))
         print(f"HTML report: {page}", file=sys.stderr)
     return 1 if any(r.differences for r in rows) else 0

@@ -124,7 +124,8 @@ def run(a: argparse.Namespace) -> int:
 
     va, vb, notes, profs = asyncio.run(both())
     rows = compare_builds(va, vb)
-    changes = explain_all(rows, *profs, versions=(base.version_tuple, cand.version_tuple))
+    changes = explain_all(rows, profs[0], profs[1],
+                          versions=(base.version_tuple, cand.version_tuple))
     counts = Counter(v.status for v in vb)
     by_scenario: dict[tuple[str, str], list] = {}  # type: ignore[type-arg]
     for c in changes:
@@ -164,6 +165,6 @@ def run(a: argparse.Namespace) -> int:
                                 matrix=rows)
         except ReportError as e:
             raise UsageError(str(e)) from None
-        add_to_report(Path(page), html_section(changes, *profs))
+        add_to_report(Path(page), html_section(changes, profs[0], profs[1]))
         print(f"HTML report: {page}", file=sys.stderr)
     return 1 if unexplained or bad else 0

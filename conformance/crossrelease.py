@@ -125,8 +125,8 @@ def explain(row: Any, prof_a: str, prof_b: str,
     out: list[Change] = []
     rows = list(row.rows)
     for d in row.differences:
-        base = dict(tier=row.tier, scenario=row.scenario, path=d.path, a=d.expected,
-                    b=d.observed, rows=rows)
+        base: dict[str, Any] = dict(tier=row.tier, scenario=row.scenario, path=d.path,
+                                    a=d.expected, b=d.observed, rows=rows)
         if d.path == "status" and va is not None and vb is not None:
             if va.status == "skipped":
                 mark, why, extra = _skip_explained(va, vb, prof_a, prof_b, ver_a, ver_b)
@@ -136,22 +136,22 @@ def explain(row: Any, prof_a: str, prof_b: str,
                 mark, why, extra = "unexplained", (f"A: {va.status} ({va.reason}); "
                                                    f"B: {vb.status} ({vb.reason})"), []
             base["rows"] = rows + [r for r in extra if r not in rows]
-            out.append(Change(**base, mark=mark, why=why))  # type: ignore[arg-type]
+            out.append(Change(**base, mark=mark, why=why))
             continue
         if va is None or vb is None:
-            out.append(Change(**base, mark="unexplained",  # type: ignore[arg-type]
+            out.append(Change(**base, mark="unexplained",
                               why="run on one build only"))
             continue
         bad = [f"{lbl}: {v.status} against {p} ({v.reason})" for lbl, v, p in
                (("A", va, prof_a), ("B", vb, prof_b)) if v.status not in GOOD]
         if bad:
-            out.append(Change(**base, mark="unexplained",  # type: ignore[arg-type]
+            out.append(Change(**base, mark="unexplained",
                               why="a build does not conform to its profile: " + "; ".join(bad)))
             continue
         pa = _walk(va.prediction, d.path)
         pb = _walk(vb.prediction, d.path)
         if pa == pb:
-            out.append(Change(**base, mark="unexplained",  # type: ignore[arg-type]
+            out.append(Change(**base, mark="unexplained",
                               why=f"the model makes no claim that tells {prof_a} from "
                                   f"{prof_b} here (both predict {json.dumps(pa)})"))
             continue
@@ -159,7 +159,7 @@ def explain(row: Any, prof_a: str, prof_b: str,
         changed = [fa[k] for k in fa if k not in fb] + [fb[k] for k in fb if k not in fa]
         why = (f"{prof_a} predicts {json.dumps(pa)}, {prof_b} predicts {json.dumps(pb)}"
                if prof_a != prof_b else f"both predicted by {prof_a}")
-        out.append(Change(**base, mark="expected", why=why,  # type: ignore[arg-type]
+        out.append(Change(**base, mark="expected", why=why,
                           rules=changed))
     return out
 

@@ -36,9 +36,10 @@ A probe's **observation** is one short string:
     as ``qemu-10.1``; the legacy SMMU's IORT mapping counts 0x100 IDs (Debian 12's 7.2.22).
 
 Every column is a profile of :data:`reference_model.PROFILES`, so the answer can be
-passed back with ``--profile`` (``tests/ecosystem/test_fingerprint.py`` checks it).  A build that matches none (a patch series
-between revisions, a fork) gets, per profile, the list of probes that differ, closest
-profile first, which is the useful answer for "what did this series change".
+passed back with ``--profile`` (``tests/ecosystem/test_fingerprint.py`` checks it).  A
+build that matches none (a patch series between revisions, a fork) gets, per profile,
+the list of probes that differ, closest profile first, which is the useful answer for
+"what did this series change".
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ PROFILES: tuple[str, ...] = ("qemu-11.1", "merged-v9", "qemu-10.2", "qemu-10.1",
 BASE_ARGS = ("-M", "virt", "-accel", "tcg")
 SMMU = "arm-smmuv3,primary-bus=pcie.0,id=smmu0"
 NOT_CREATABLE = "error: Parameter 'driver' expects a pluggable device type"
+
+
+#: ≤10.1 and 7.2: every probe that creates arm-smmuv3 is refused
+_BEFORE = {"qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}
 
 
 def _missing(prop: str) -> str:
@@ -99,40 +104,40 @@ class Probe:
 PROBES: tuple[Probe, ...] = (
     Probe("user-creatable", "", cite="§10 row 1 (10.2: user-creatable SMMUv3)", expect={
         "qemu-11.1": "starts", "merged-v9": "starts", "qemu-10.2": "starts",
-        "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+        **_BEFORE}),
     Probe("accel-on-tcg", ",accel=on", cite="§10 row 2, P1 (v6: KVM/irqchip check)", expect={
         "qemu-11.1": "error: SMMUv3 accel=on requires KVM with kernel-irqchip=on support",
         "merged-v9": "error: SMMUv3 accel=on requires KVM with kernel-irqchip=on support",
-        "qemu-10.2": _missing("accel"), "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("accel"), **_BEFORE}),
     Probe("oas-48", ",oas=48", cite="§10 row 3, §2a oas", expect={
         "qemu-11.1": "error: oas must be 44 bits when accel=off",
         "merged-v9": "error: OAS must be 44 bits when accel=off",
-        "qemu-10.2": _missing("oas"), "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("oas"), **_BEFORE}),
     Probe("ssidsize-8", ",ssidsize=8", cite="§10 row 4, §2a ssidsize", expect={
         "qemu-11.1": "error: ssidsize can only be greater than 0 bits if accel=on",
         "merged-v9": "error: ssidsize can only be set if accel=on",
-        "qemu-10.2": _missing("ssidsize"), "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("ssidsize"), **_BEFORE}),
     Probe("ril-auto", ",ril=auto", cite="§10 row 5 ('auto' series: ril is OnOffAuto)",
           expect={"qemu-11.1": "starts",
                   "merged-v9": "error: Parameter 'ril' expects 'on' or 'off'",
-                  "qemu-10.2": _missing("ril"), "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+                  "qemu-10.2": _missing("ril"), **_BEFORE}),
     Probe("ats-default", "", read="qom:ats", cite="§10 row 5, §2a ats default", expect={
         "qemu-11.1": 'ats = "auto"', "merged-v9": "ats = false",
-        "qemu-10.2": "ats: error: Property 'ats' not found", "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+        "qemu-10.2": "ats: error: Property 'ats' not found", **_BEFORE}),
     Probe("cmdqv-off", ",cmdqv=off", cite="§10 row 6, §7b (Tegra241 CMDQV series)", expect={
         "qemu-11.1": "starts", "merged-v9": _missing("cmdqv"),
-        "qemu-10.2": _missing("cmdqv"), "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("cmdqv"), **_BEFORE}),
     Probe("identifier-1", ",identifier=1", cite="§10 row 6 (CMDQV v2: identifier)", expect={
         "qemu-11.1": "starts", "merged-v9": _missing("identifier"),
-        "qemu-10.2": _missing("identifier"), "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("identifier"), **_BEFORE}),
     Probe("iort-revision", "", read="iort:revision",
           cite="§10 row 7, §8 O1 (commit 06c0c8fde7: IORT rev 3 -> 5 with the RMR nodes)",
           expect={"qemu-11.1": "iort revision = 5", "merged-v9": "iort revision = 5",
-                  "qemu-10.2": "iort revision = 3", "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+                  "qemu-10.2": "iort revision = 3", **_BEFORE}),
     Probe("smmu-memory-view", "", read="mtree:address-space: smmu-memory-view",
           cite="§10 row 8 (commit 53b54a8252, 2026-01-15)", expect={
               "qemu-11.1": "mtree: present", "merged-v9": "mtree: present",
-              "qemu-10.2": "mtree: absent", "qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}),
+              "qemu-10.2": "mtree: absent", **_BEFORE}),
     Probe("legacy-iort-count", "", machine="virt,iommu=smmuv3", read="iort:smmu_map_count",
           cite="§10 (releases), §8 O4: the RC's ID mapping to the legacy SMMU (run on 7.2.22,"
                " 10.0.x, 11.1.3; 10.2 and merged-v9 from 10.0.x/11.1.3)", expect={

@@ -30,8 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..prediction import IortPrediction
-from . import register
-from . import releases
+from . import register, releases
 
 O1 = register("O1.iort-revision", "O1", "merged",
               doc="IORT header revision: 5 since the RMR merge, 3 before")

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference_model import PROFILES, predict
-from reference_model.profiles import BEFORE_SERIES
 from reference_model.prediction import ADDRESS_SPACE_KINDS, Prediction
+from reference_model.profiles import BEFORE_SERIES
 
 ENDPOINTS = ["e1000e", "virtio-rng-pci", "nvme", "vfio-pci", "vfio-user-pci", "igb"]
 TIERS = [["-accel", "tcg"], ["-accel", "kvm", "-cpu", "host", "-bios", "fw"]]
