@@ -219,18 +219,14 @@ def run(a: argparse.Namespace) -> int:
             raise UsageError(f"--html {html_dir}: exists and is not a directory")
 
     async def both() -> tuple[list[Verdict], list[Verdict], list[str], list[str]]:
-        from conformance.crossrelease import profile_of  # each build judged by its own
+        from conformance.crossrelease import run_pair  # each build judged by its own
 
-        got = [("", ""), ("", "")] if a.no_fingerprint else [
-            await profile_of(bin_a.path, bin_a.version, a.jobs),
-            await profile_of(bin_b.path, bin_b.version, a.jobs)]
-        profs = [a.profile or p or DEFAULT_PROFILE for p, _ in got]
-        va = await _run_build(bin_a, scenarios_for, a, "A", profs[0])
-        vb = await _run_build(bin_b, scenarios_for, a, "B", profs[1])
-        return va, vb, [note for _, note in got], profs
+        return await run_pair(
+            (bin_a, bin_b), (a.profile, a.profile), a.jobs,
+            lambda b, prof, label: _run_build(b, scenarios_for, a, label, prof),
+            fingerprint=not a.no_fingerprint)
 
     from conformance.crossrelease import add_to_report, explain_all, html_section
-    from conformance.runner import DEFAULT_PROFILE
 
     va, vb, fps, profs = asyncio.run(both())
     builds = [BuildColumn("A", bin_a.path, bin_a.version, fps[0]),

@@ -81,7 +81,7 @@ def run(a: argparse.Namespace) -> int:
         add_to_report,
         explain_all,
         html_section,
-        profile_of,
+        run_pair,
         summary,
     )
     from conformance.report_html import BuildColumn, ReportError, write_report
@@ -108,25 +108,13 @@ def run(a: argparse.Namespace) -> int:
     scenarios_for = {t: [s for s in scenarios if t in s.tiers] for t in tiers}
     a.profile = None  # _run_build's fallback; each build gets its own below
 
-    async def both() -> tuple[list, list, list[str], list[str]]:  # type: ignore[type-arg]
-        notes, profs = [], []
-        for b, given in ((base, a.base_profile), (cand, a.candidate_profile)):
-            if given:
-                notes.append(f"{given} (given)")
-                profs.append(given)
-            else:
-                prof, note = await profile_of(b.path, b.version, a.jobs)
-                notes.append(note)
-                profs.append(prof)
-        va = await _run_build(base, scenarios_for, a, "A", profs[0])
-        vb = await _run_build(cand, scenarios_for, a, "B", profs[1])
-        return va, vb, notes, profs
-
-    va, vb, notes, profs = asyncio.run(both())
+    va, vb, notes, profs = asyncio.run(run_pair(
+        (base, cand), (a.base_profile, a.candidate_profile), a.jobs,
+        lambda b, prof, label: _run_build(b, scenarios_for, a, label, prof)))
     rows = compare_builds(va, vb)
     changes = explain_all(rows, profs[0], profs[1],
                           versions=(base.version_tuple, cand.version_tuple))
-    counts = Counter(v.status for v in vb)
+    counts: Counter[str] = Counter(str(v.status) for v in vb)
     by_scenario: dict[tuple[str, str], list] = {}  # type: ignore[type-arg]
     for c in changes:
         by_scenario.setdefault((c.tier, c.scenario), []).append(c)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -186,6 +186,33 @@ async def profile_of(path: str, version: str, jobs: int) -> tuple[str, str]:
     best = fp.closest[0]
     return best, f"no match; judged by the closest, {best} (differs on " \
                  f"{', '.join(fp.mismatches[best])})"
+
+
+async def run_pair(bins: Sequence[Any], given: Sequence[str | None], jobs: int,
+                   run_build: Callable[[Any, str, str], Awaitable[list[Verdict]]],
+                   fingerprint: bool = True,
+                   ) -> tuple[list[Verdict], list[Verdict], list[str], list[str]]:
+    """Run two builds (``bins``: QemuBinary A, B), each judged by the profile given for it,
+    else by its fingerprint's (else the default).  Returns both verdict lists, a note per
+    build (its profile and how it was chosen) and the two profiles."""
+    from conformance.runner import DEFAULT_PROFILE
+
+    notes: list[str] = []
+    profs: list[str] = []
+    for b, g in zip(bins, given, strict=True):
+        if g:
+            notes.append(f"{g} (given)")
+            profs.append(g)
+        elif fingerprint:
+            prof, note = await profile_of(b.path, b.version, jobs)
+            notes.append(note)
+            profs.append(prof)
+        else:
+            notes.append("")
+            profs.append(DEFAULT_PROFILE)
+    va = await run_build(bins[0], profs[0], "A")
+    vb = await run_build(bins[1], profs[1], "B")
+    return va, vb, notes, profs
 
 
 # --------------------------------------------------------------------------- output

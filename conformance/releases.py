@@ -43,15 +43,15 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import provision as base_provision
 from conformance.provision import (
     LOADERS,
-    MIRROR,
     TRIPLETS,
     AptEnv,
+    Install,
     ProvisionError,
     cache_root,
     sha256,
@@ -124,23 +124,10 @@ def get(name: str) -> Release:
 
 # --------------------------------------------------------------------------- install
 @dataclass(frozen=True)
-class ReleaseInstall:
-    """Where a release lives: ``launcher`` is what ``--qemu`` takes."""
+class ReleaseInstall(Install):
+    """Where a release lives (``launcher``, ``prefix``, ``manifest`` as for 11.1.3)."""
 
-    release: Release
-    base: Path
-
-    @property
-    def prefix(self) -> Path:
-        return self.base / "root"
-
-    @property
-    def launcher(self) -> Path:
-        return self.base / "bin" / "qemu-system-aarch64"
-
-    @property
-    def manifest(self) -> Path:
-        return self.base / "manifest.json"
+    release: Release = field(default_factory=lambda: RELEASES[DEFAULT])
 
     def is_complete(self) -> bool:
         if not (self.manifest.exists() and self.launcher.exists()):
@@ -159,32 +146,12 @@ def _top_level(r: Release) -> list[str]:
 
 def install_for(name: str, root: Path | None = None) -> ReleaseInstall:
     r = get(name)
-    return ReleaseInstall(r, (root or cache_root()) / r.dirname)
+    return ReleaseInstall("amd64", (root or cache_root()) / r.dirname, r)
 
 
 @dataclass(frozen=True)
 class _ReleaseApt(AptEnv):
-    """:class:`~conformance.provision.AptEnv` seeing one release's suites."""
-
-    release: Release = RELEASES[DEFAULT]
-
-    def setup(self) -> None:
-        for d in ("etc", "lists/partial", "cache/archives/partial"):
-            (self.base / d).mkdir(parents=True, exist_ok=True)
-        (self.base / "status").touch()
-        (self.base / "etc/sources.list").write_text(
-            "".join(f"deb {MIRROR} {s} main\n" for s in self.release.suites))
-        # backports' Release says a=stable-backports: pin by codename
-        (self.base / "etc/preferences").write_text(
-            f"Package: *\nPin: release n={self.release.pin}\nPin-Priority: 990\n")
-
-    def update(self, max_age_s: float = 24 * 3600) -> None:
-        lists = self.base / "lists"
-        fresh = [p for p in lists.glob("*_Packages*")
-                 if p.stat().st_mtime > base_provision._now() - max_age_s]
-        if len(fresh) >= len(self.release.suites):
-            return
-        self.run("update", what=f"apt-get update ({', '.join(self.release.suites)})")
+    """:class:`~conformance.provision.AptEnv` that can also read the index's SHA256."""
 
     def index_sha256(self, debs: list[Path]) -> dict[str, str]:
         """``name=version`` -> SHA256 from the apt index (``apt-cache show``)."""
@@ -297,7 +264,7 @@ def provision_release(name: str, root: Path | None = None, force: bool = False,
     r = get(name)
     if name == DEFAULT:  # the suite's own build: exactly conformance.provision
         b = base_provision.provision("amd64", root=root, force=force, log=log)
-        return ReleaseInstall(r, b.base)
+        return ReleaseInstall("amd64", b.base, r)
     inst = install_for(name, root)
 
     def say(msg: str) -> None:
@@ -309,7 +276,7 @@ def provision_release(name: str, root: Path | None = None, force: bool = False,
         check_version(inst)
         say(f"QEMU {r.version} ({r.name}) already at {inst.launcher}")
         return inst
-    apt = _ReleaseApt(inst.base / "apt", "amd64", r)
+    apt = _ReleaseApt(inst.base / "apt", "amd64", r.suites, r.pin)
     apt.setup()
     say(f"apt-get update ({', '.join(r.suites)}; private config in {apt.base})")
     apt.update()
