@@ -80,6 +80,7 @@ def run(a: argparse.Namespace) -> int:
     from conformance.crossrelease import (
         add_to_report,
         explain_all,
+        grouped,
         html_section,
         run_pair,
         summary,
@@ -115,10 +116,8 @@ def run(a: argparse.Namespace) -> int:
     changes = explain_all(rows, profs[0], profs[1],
                           versions=(base.version_tuple, cand.version_tuple))
     counts: Counter[str] = Counter(str(v.status) for v in vb)
-    by_scenario: dict[tuple[str, str], list] = {}  # type: ignore[type-arg]
-    for c in changes:
-        by_scenario.setdefault((c.tier, c.scenario), []).append(c)
-    unexplained = [k for k, cs in by_scenario.items() if any(c.mark != "expected" for c in cs)]
+    groups = grouped(changes)
+    unexplained = [g for g in groups if g[0] != "expected"]
     bad = sum(counts[s] for s in FAILING)
     if a.json:
         json.dump({"base": {"qemu": base.path, "version": base.version, "profile": profs[0]},
@@ -130,18 +129,16 @@ def run(a: argparse.Namespace) -> int:
     else:
         print(f"base:      {base.path} ({base.version}) [{notes[0]}]")
         print(f"candidate: {cand.path} ({cand.version}) [{notes[1]}]")
-        for (tier, scen), cs in by_scenario.items():
-            mark = "expected" if all(c.mark == "expected" for c in cs) else "unexplained"
-            fields = ", ".join(c.path for c in cs)
-            print(f"{mark:<12} {tier:<5} {scen}  ({fields})")
+        for mark, tier, scen, cs in groups:
+            print(f"{mark:<12} {tier:<5} {scen}  ({', '.join(c.path for c in cs)})")
             whys = dict.fromkeys("; ".join(c.rules) if c.mark == "expected" and c.rules
                                  else c.why for c in cs)
             for w in whys:
                 print(f"{'':<12} {'':<5} {w}")
         print(f"candidate against {profs[1]}: "
               + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-        print(f"premerge: {len(by_scenario)} scenario(s) changed: "
-              f"{len(by_scenario) - len(unexplained)} expected, {len(unexplained)} "
+        print(f"premerge: {len(groups)} scenario(s) changed: "
+              f"{len(groups) - len(unexplained)} expected, {len(unexplained)} "
               f"unexplained ({summary(changes)})")
     if a.html:
         try:

@@ -157,7 +157,7 @@ def explain(row: Any, prof_a: str, prof_b: str,
             continue
         fa, fb = _firings(va), _firings(vb)
         changed = [fa[k] for k in fa if k not in fb] + [fb[k] for k in fb if k not in fa]
-        why = (f"{prof_a} predicts {json.dumps(pa)}, {prof_b} predicts {json.dumps(pb)}"
+        why = (f"predicted: {prof_a} gives A's value, {prof_b} gives B's"
                if prof_a != prof_b else f"both predicted by {prof_a}")
         out.append(Change(**base, mark="expected", why=why,
                           rules=changed))
@@ -238,22 +238,43 @@ def _short(v: Any, width: int = 60) -> str:
     return t if len(t) <= width else t[:width - 3] + "..."
 
 
+def grouped(changes: Sequence[Change]) -> list[tuple[Mark, str, str, list[Change]]]:
+    """Changes per (tier, scenario): (mark of the worst, tier, scenario, changes),
+    unexplained scenarios first, then catalogue order."""
+    groups: dict[tuple[str, str], list[Change]] = {}
+    for c in changes:
+        groups.setdefault((c.tier, c.scenario), []).append(c)
+    out: list[tuple[Mark, str, str, list[Change]]] = [
+        ("expected" if all(c.mark == "expected" for c in cs) else "unexplained", t, n, cs)
+        for (t, n), cs in groups.items()]
+    return sorted(out, key=lambda g: g[0] == "expected")  # stable: catalogue order kept
+
+
 def html_section(changes: Sequence[Change], prof_a: str, prof_b: str) -> str:
-    """A self-contained HTML section (no scripts) listing every change and its mark."""
+    """A self-contained HTML section (no scripts): one row per changed scenario, its
+    fields A -> B, why, the rules (row, revision) and the catalogue rows."""
     e = html.escape
-    rows = "".join(
-        f'<tr class="{c.mark}"><td>{e(c.mark)}</td><td>{e(c.tier)}</td>'
-        f"<td><code>{e(c.scenario)}</code></td><td><code>{e(c.path)}</code></td>"
-        f"<td><code>{e(_short(c.a, 80))}</code></td><td><code>{e(_short(c.b, 80))}</code></td>"
-        f"<td>{e(c.why)}<br><small>{e('; '.join(c.rules))}</small></td>"
-        f"<td>{e(', '.join(c.rows))}</td></tr>" for c in changes)
+    body = []
+    for mark, tier, scen, cs in grouped(changes):
+        fields = "<br>".join(f"<code>{e(c.path)}</code>: <code>{e(_short(c.a, 70))}</code>"
+                             f" &rarr; <code>{e(_short(c.b, 70))}</code>" for c in cs)
+        whys = "<br>".join(e(w) for w in dict.fromkeys(c.why for c in cs))
+        rules = "; ".join(dict.fromkeys(r for c in cs for r in c.rules))
+        rows = ", ".join(dict.fromkeys(r for c in cs for r in c.rows))
+        body.append(f'<tr class="{mark}"><td>{mark}</td><td>{e(tier)}</td>'
+                    f"<td><code>{e(scen)}</code></td><td>{fields}</td><td>{whys}"
+                    f"<br><small>{e(rules)}</small></td><td>{e(rows)}</td></tr>")
+    n_unexp = sum(g[0] == "unexplained" for g in grouped(changes))
     return (f'<section id="changes"><h2>What B changes (A judged by <code>{e(prof_a)}'
-            f'</code>, B by <code>{e(prof_b)}</code>)</h2><p>{e(summary(changes))}</p>'
+            f'</code>, B by <code>{e(prof_b)}</code>)</h2>'
+            f"<p>{len(body)} scenario(s) changed, {n_unexp} unexplained; "
+            f"{e(summary(changes))}</p>"
             "<style>#changes tr.unexplained td:first-child{background:#f8d0d0;"
             "font-weight:bold}#changes tr.expected td:first-child{background:#d0f0d0}"
             "#changes td{vertical-align:top;border-top:1px solid #ccc;padding:2px 6px}"
-            "</style><table><tr><th>mark</th><th>tier</th><th>scenario</th><th>field</th>"
-            f"<th>A</th><th>B</th><th>why</th><th>rows</th></tr>{rows}</table></section>")
+            "</style><table><tr><th>mark</th><th>tier</th><th>scenario</th>"
+            f"<th>what changed (A &rarr; B)</th><th>why</th><th>rows</th></tr>"
+            f"{''.join(body)}</table></section>")
 
 
 def add_to_report(page: Path, section: str) -> None:
