@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", action="append", metavar="FILE[:NAME]",
                    help="scenario file, FILE:NAME or NAME (repeatable; default: the catalogue)")
     p.add_argument("--profile", default=DEFAULT_PROFILE,
-                   help=f"model profile to predict with (default: {DEFAULT_PROFILE})")
+                   help=f"model profile to predict with (default: {DEFAULT_PROFILE}; 'auto': "
+                        "the one the build's fingerprint names)")
     p.add_argument("--json", action="store_true",
                    help="print the verdict records (prediction, observation, diff) as JSON")
     p.add_argument("-j", "--jobs", type=int, default=2, help="QEMUs at once (default: 2)")
@@ -151,6 +152,9 @@ def run(a: argparse.Namespace) -> int:
         binary = choose(a.qemu)
     except BinaryError as e:
         raise UsageError(str(e)) from None
+    if a.profile == "auto":  # the build's fingerprint names it (conformance/crossrelease.py)
+        from conformance.crossrelease import auto_profile
+        a.profile = auto_profile(binary)
     try:
         scenarios_for = {t: ([adhoc_scenario(extra, t)] if extra else load(a.scenario))
                          for t in tiers}

@@ -188,6 +188,16 @@ async def profile_of(path: str, version: str, jobs: int) -> tuple[str, str]:
                  f"{', '.join(fp.mismatches[best])})"
 
 
+def auto_profile(binary: Any) -> str:
+    """``run --profile auto``: the profile of ``binary``'s fingerprint (said on stderr)."""
+    import asyncio
+    import sys
+
+    prof, note = asyncio.run(profile_of(binary.path, binary.version, 2))
+    print(f"profile: {prof} ({note if note != prof else 'fingerprint'})", file=sys.stderr)
+    return prof
+
+
 async def run_pair(bins: Sequence[Any], given: Sequence[str | None], jobs: int,
                    run_build: Callable[[Any, str, str], Awaitable[list[Verdict]]],
                    fingerprint: bool = True,

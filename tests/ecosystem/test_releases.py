@@ -163,3 +163,13 @@ def test_premerge_usage_errors(tmp_path: Path) -> None:
     r = run_cli("premerge", "--base", "a", "--candidate", "b", "--base-profile", "qemu-9",
                 tmpdir=tmp_path)
     assert r.returncode == 2 and "unknown profile" in r.stderr
+
+
+def test_run_profile_auto(tmp_path: Path) -> None:
+    """``run --profile auto`` judges a build by the profile its fingerprint names."""
+    launcher = _launcher("7.2")
+    r = run_cli("run", "--qemu", launcher, "--profile", "auto", "--scenario",
+                str(REPO / "scenarios" / "iort.toml"), tmpdir=tmp_path)
+    assert "profile: qemu-7.2 (fingerprint)" in r.stderr, r.stderr
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "nonconformance" not in r.stdout
