@@ -57,7 +57,7 @@ class Behaviour:
 
     #: property table of arm-smmuv3 (see rules/properties.py): "11.1", "merged", "v4",
     #: "10.2" (user-creatable, no accel), "10.1" (10.1 and older)
-    props: Literal["11.1", "merged", "v4", "10.2", "10.1"] = "11.1"
+    props: Literal["11.1", "merged", "v4", "10.2", "10.1", "7.2"] = "11.1"
     #: -device/device_add arm-smmuv3 allowed (10.2+; rules/releases.py)
     user_creatable: bool = True
     #: P1 exists (v6+)
@@ -137,7 +137,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("qemu-7.2", "qemu-10.1",
             "QEMU 7.2 (run: Debian 12's 7.2.22): as qemu-10.1; stage 1 only, PCIe ports take "
             "any slot, IORT counts off by one",
-            behaviour={"iort_smmu_map_count": 0x100, "smmu_stage2": False,
+            behaviour={"props": "7.2", "iort_smmu_map_count": 0x100, "smmu_stage2": False,
                        "pcie_port_slot0": False}),
 )}
 

@@ -84,6 +84,10 @@ SCHEMAS: dict[str, dict[str, PropSpec]] = {
         PropSpec("primary-bus", "link", None),
         PropSpec("bus_num", "uint8", 0),
     )},
+    "7.2": {p.name: p for p in (  # no stage property: stage 1 only
+        PropSpec("primary-bus", "link", None),
+        PropSpec("bus_num", "uint8", 0),
+    )},
     "v4": {p.name: p for p in (
         *_COMMON,
         PropSpec("ril", "bool", True),
