@@ -43,6 +43,23 @@ def test_release_table() -> None:
     assert ups == sorted(ups)
 
 
+def test_debs_are_checked_against_the_index(tmp_path: Path) -> None:
+    """A .deb whose SHA256 is not the index's is refused and removed (never reused)."""
+    import hashlib
+
+    from conformance.provision import ProvisionError
+    from conformance.releases import _deb_spec, verify
+
+    deb = tmp_path / "dmsetup_2%3a1.02.205-2_amd64.deb"
+    deb.write_bytes(b"not really a deb")
+    good = hashlib.sha256(deb.read_bytes()).hexdigest()
+    assert _deb_spec(deb) == "dmsetup=2:1.02.205-2"
+    assert verify([deb], {"dmsetup=2:1.02.205-2": good}) == {deb.name: good}
+    with pytest.raises(ProvisionError, match="does not match the index"):
+        verify([deb], {"dmsetup=2:1.02.205-2": "0" * 64})
+    assert not deb.exists()
+
+
 def test_unknown_release_is_a_usage_error(tmp_path: Path) -> None:
     r = run_cli("provision", "--release", "9.9", tmpdir=tmp_path)
     assert r.returncode == 2
