@@ -726,9 +726,9 @@ class _Run:
             self._slot_rules(bus, dev, props, tr, opt)
         if tr.bridge:
             name = id or f"{driver}.{len(self.buses)}"
-            nb = self.buses[name] = Bus(name, bus, tr.pxb,
-                                        release_rules.bus_kind(self.b, tr.hot_bridge),
-                                        tr.pxb, bypass)
+            bkind = tr.hot_bridge if self.b.pcie_port_slot0 else release_rules.bus_kind(
+                tr.hot_bridge)  # 7.2 (rules/releases.py)
+            nb = self.buses[name] = Bus(name, bus, tr.pxb, bkind, tr.pxb, bypass)
             if tr.pxb:
                 self.default_bus = nb
         if tr.nic:
@@ -1316,8 +1316,8 @@ def _start(run: _Run, argv: Sequence[str]) -> _Stop | None:
                 return d.location + text, rule, 1
         if tr.bridge:
             name = id or f"{driver}.{len(buses)}"
-            buses[name] = Bus(name, bus, False, release_rules.bus_kind(run.b, tr.hot_bridge),
-                              False, False)
+            buses[name] = Bus(name, bus, False, tr.hot_bridge if run.b.pcie_port_slot0
+                              else release_rules.bus_kind(tr.hot_bridge), False, False)
         if tr.nic:
             n = run.nic_count.get(driver, 0)
             run.nic_count[driver] = n + 1

@@ -21,6 +21,7 @@ The profiles ``qemu-10.2``, ``qemu-10.1`` and ``qemu-7.2``
 from __future__ import annotations
 
 from . import register
+from .pci_slots import PORT
 
 NOT_USER_CREATABLE = register(
     "P4.not-user-creatable", "P4", "10.1",
@@ -49,11 +50,9 @@ PORT_ANY_SLOT = register(
 PORT_ANY = 3
 
 
-def bus_kind(b: object, kind: int) -> int:
-    """The secondary bus kind of a bridge under profile behaviour ``b``."""
-    from .pci_slots import PORT
-
-    return PORT_ANY if kind == PORT and not getattr(b, "pcie_port_slot0", True) else kind
+def bus_kind(kind: int) -> int:
+    """The secondary bus kind of a bridge under a profile without the slot-0 rules."""
+    return PORT_ANY if kind == PORT else kind
 
 
 def stage1_only(idr: dict[str, int], props: dict[str, object]) -> dict[str, int]:
