@@ -37,6 +37,7 @@ Mark = Literal["expected", "unexplained"]
 GOOD = frozenset({"pass", "expected-nonconformance"})
 
 _NO_PROP = re.compile(r"arm-smmuv3 has no property '([^']+)'")
+_NO_TRACE = re.compile(r"has no trace event '([^']+)'")
 _NO_MACHINE = re.compile(r"has no machine type 'virt-(\d+)\.(\d+)'")
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
@@ -105,6 +106,14 @@ def _skip_explained(skipped: Verdict, ran: Verdict, prof_skipped: str, prof_ran:
             return ("expected", f"'{prop}' is not a property of arm-smmuv3 in "
                     f"{prof_skipped}, it is in {prof_ran} (§2a, §10)", ["2a", "10"])
         return "unexplained", f"skipped ({reason}); the profiles do not say why", []
+    m = _NO_TRACE.search(reason)
+    if m:
+        from reference_model.profiles import resolve
+
+        if m[1] not in resolve(prof_skipped).b.trace_events and \
+                m[1] in resolve(prof_ran).b.trace_events:
+            return ("expected", f"{prof_skipped} has no trace event '{m[1]}', {prof_ran} "
+                    "has (§0 traces, O7)", ["O7"])
     m = _NO_MACHINE.search(reason)
     if m:
         mv = (int(m[1]), int(m[2]))

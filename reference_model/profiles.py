@@ -92,6 +92,8 @@ class Behaviour:
     smmu_stage2: bool = True
     #: PCIe ports take only slot 0 (warning / hot-plug refusal); 7.2: any slot
     pcie_port_slot0: bool = True
+    #: trace events the SMMU code has beyond smmu_add_mr (7.2: no smmu_reset_exit)
+    trace_events: tuple[str, ...] = ("smmu_reset_exit",)
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             "QEMU 7.2 (run: Debian 12's 7.2.22): as qemu-10.1; stage 1 only, PCIe ports take "
             "any slot, IORT counts off by one",
             behaviour={"props": "7.2", "iort_smmu_map_count": 0x100, "smmu_stage2": False,
-                       "pcie_port_slot0": False}),
+                       "pcie_port_slot0": False, "trace_events": ()}),
 )}
 
 

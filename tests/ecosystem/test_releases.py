@@ -190,3 +190,17 @@ def test_run_profile_auto(tmp_path: Path) -> None:
     assert "profile: qemu-7.2 (fingerprint)" in r.stderr, r.stderr
     assert r.returncode == 0, r.stdout[-3000:]
     assert "nonconformance" not in r.stdout
+
+
+def test_diff_7_2_to_10_0_13_only_the_gbpa_finding(tmp_path: Path) -> None:
+    """7.2 -> 10.0.13: everything is predicted by qemu-7.2 / qemu-10.1 except the legacy
+    SMMU's GBPA, on which the model makes no claim (docs/findings.md R8)."""
+    a, b = _launcher("7.2"), _launcher("10.0.13")
+    r = run_cli("diff", "--qemu", a, "--qemu-b", b, "--json", tmpdir=tmp_path)
+    doc = json.loads(r.stdout)
+    assert doc["profiles"] == ["qemu-7.2", "qemu-10.1"]
+    unexplained = [(c["scenario"].rpartition(":")[2], c["path"]) for c in doc["changes"]
+                   if c["mark"] != "expected"]
+    assert unexplained == [("idr-legacy-iommu-smmuv3", "smmus.legacy.idr.GBPA")]
+    marks = {c["path"]: c["why"] for c in doc["changes"] if c["path"] == "status"}
+    assert any("no trace event 'smmu_reset_exit'" in w for w in marks.values())
