@@ -7,7 +7,8 @@ asks for the ``conformance_case`` parameter.  Options:
 ``--qemu PATH``            binary under test (else ``$QEMU_TEST_QEMU_BINARY``, else the
                            provisioned 11.1.3)
 ``--tier NAME``            tier to run (repeatable; default ``tcg``)
-``--profile NAME``         model profile (default ``qemu-11.1``)
+``--profile NAME``         model profile (default ``qemu-11.1``; ``auto``: the profile
+                           the build's fingerprint names)
 ``--scenario-file PATH``   scenario file or folder (repeatable; default the catalogue)
 ``--conformance-log-dir``  per-test logs (default ``logs/conformance``)
 ``--conformance-summary``  write ``{"executed": N, ...}`` JSON here at the end (CI uses
@@ -120,7 +121,11 @@ class ConformanceSession:
         root = Path(config.getoption("conformance_log_dir"))
         if not root.is_absolute():
             root = Path(str(config.rootpath)) / root
-        self.options = RunOptions(profile=config.getoption("profile"), log_root=root)
+        profile = config.getoption("profile")
+        if profile == "auto" and not self.binary_error:  # the build's fingerprint names it
+            from conformance.crossrelease import auto_profile
+            profile = auto_profile(choose(config.getoption("qemu")))
+        self.options = RunOptions(profile=profile, log_root=root)
 
     def runner(self, tier: str) -> Runner:
         if tier not in self._runners:
