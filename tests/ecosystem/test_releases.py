@@ -204,3 +204,18 @@ def test_diff_7_2_to_10_0_13_only_the_gbpa_finding(tmp_path: Path) -> None:
     assert unexplained == [("idr-legacy-iommu-smmuv3", "smmus.legacy.idr.GBPA")]
     marks = {c["path"]: c["why"] for c in doc["changes"] if c["path"] == "status"}
     assert any("no trace event 'smmu_reset_exit'" in w for w in marks.values())
+
+
+def test_pytest_plugin_profile_auto(tmp_path: Path) -> None:
+    """The pytest plugin's ``--profile auto``: 7.2's IORT scenarios pass as qemu-7.2."""
+    import subprocess
+    import sys
+
+    launcher = _launcher("7.2")
+    r = subprocess.run([sys.executable, "-m", "pytest", "tests/conformance", "-m", "tcg",
+                        "-k", "iort", "--qemu", launcher, "--profile", "auto", "-q",
+                        "-p", "no:cacheprovider", "--conformance-log-dir",
+                        str(tmp_path / "logs")], cwd=REPO, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert " passed" in r.stdout.splitlines()[-1] and "failed" not in r.stdout
