@@ -17,7 +17,8 @@ from conformance.errors import Interrupted
 
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "provision": ("conformance.provision", "install QEMU 11.1.3 into a private prefix"),
+    "provision": ("conformance.provision",
+                  "install QEMU 11.1.3 (or --release X) into a private prefix"),
     "explain": ("conformance.cmd_explain", "print the reference model's prediction"),
     "run": ("conformance.cmd_run", "run scenarios against a QEMU binary and print verdicts"),
     "bisect-run": ("conformance.cmd_bisect", "exit 0/1/125 for `git bisect run`"),
