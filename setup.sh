@@ -12,6 +12,9 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 .venv/bin/python -m conformance provision
+# Debian's other builds, side by side (7.2, 10.0.2, 10.0.13, 11.1.3 from sid; about 190 MB
+# of .deb each, cached): tests/ecosystem/test_releases.py and test_bisect_releases.py
+.venv/bin/python -m conformance provision --release all
 
 # --- CI front ends (tests/frontends/, owner: ecosystem) -------------------------------
 # Debian 12's own QEMU 7.2 (/usr/bin/qemu-system-aarch64) is the second build of the

@@ -88,10 +88,13 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class AptEnv:
-    """A private apt configuration for one architecture, rooted at ``base``."""
+    """A private apt configuration for one architecture, rooted at ``base``, seeing
+    ``suites`` (``pin`` first: artefacts/releases.py passes other releases')."""
 
     base: Path
     arch: str
+    suites: tuple[str, ...] = SUITES
+    pin: str = "trixie-backports"
 
     @property
     def options(self) -> list[str]:
@@ -116,10 +119,10 @@ class AptEnv:
             (self.base / d).mkdir(parents=True, exist_ok=True)
         (self.base / "status").touch()
         (self.base / "etc/sources.list").write_text(
-            "".join(f"deb {MIRROR} {s} main\n" for s in SUITES))
+            "".join(f"deb {MIRROR} {s} main\n" for s in self.suites))
         # The backports Release says a=stable-backports, so pin by codename.
         (self.base / "etc/preferences").write_text(
-            "Package: *\nPin: release n=trixie-backports\nPin-Priority: 990\n")
+            f"Package: *\nPin: release n={self.pin}\nPin-Priority: 990\n")
 
     def run(self, *args: str, what: str) -> str:
         cmd = ["apt-get", *self.options, *args]
@@ -134,9 +137,9 @@ class AptEnv:
         lists = self.base / "lists"
         fresh = [p for p in lists.glob("*_Packages*")
                  if p.stat().st_mtime > _now() - max_age_s]
-        if len(fresh) >= len(SUITES):
+        if len(fresh) >= len(self.suites):
             return
-        self.run("update", what=f"apt-get update for {self.arch} ({', '.join(SUITES)})")
+        self.run("update", what=f"apt-get update for {self.arch} ({', '.join(self.suites)})")
 
     def download(self, packages: dict[str, str | None]) -> list[Path]:
         """Download ``packages`` and their closure; returns the ``.deb`` paths."""

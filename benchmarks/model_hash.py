@@ -24,6 +24,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,7 +37,7 @@ from reference_model import PROFILES, clear_caches, predict
 OBSERVE_SETS: tuple[tuple[str, ...], ...] = ((), ("iort", "trace"))
 
 
-def profile_hash(scenarios: list, profile: str) -> tuple[str, int]:
+def profile_hash(scenarios: list[Any], profile: str) -> tuple[str, int]:
     """sha256 over every (scenario, observe set) prediction of ``profile``; how many
     raised."""
     h = hashlib.sha256()

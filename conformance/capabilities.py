@@ -40,6 +40,8 @@ class Capabilities:
     types: list[dict[str, Any]]
     smmu_properties: list[dict[str, Any]] = field(default_factory=list)
     types_source: str = "qom-list-types"
+    #: trace events named ``smmu*`` this build has (``trace-event-get-state``); None: unknown
+    trace_events: set[str] | None = None
 
     @property
     def version_text(self) -> str:
@@ -75,6 +77,14 @@ class Capabilities:
                 if k not in have:
                     return f"this build's {SMMU_TYPE} has no property '{k}'"
         return None
+
+    def missing_trace_events(self, events: Iterable[str]) -> str | None:
+        """Why a scenario tracing ``events`` cannot run here (e.g. 7.2 has no
+        ``smmu_reset_exit``), or None."""
+        if self.trace_events is None:
+            return None
+        gone = [e for e in events if e not in self.trace_events]
+        return f"this build has no trace event '{gone[0]}'" if gone else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "arch": self.arch,
@@ -197,6 +207,11 @@ async def probe(host: QemuHost, key: str) -> Capabilities:
             props = await session.command("device-list-properties", {"typename": SMMU_TYPE})
         except CommandFailed:
             props = []
+        try:
+            states = await session.command("trace-event-get-state", {"name": "smmu*"})
+            trace_events: set[str] | None = {str(t["name"]) for t in states}
+        except CommandFailed:
+            trace_events = None
         await session.quit()
     finally:
         await session.close()
@@ -210,6 +225,6 @@ async def probe(host: QemuHost, key: str) -> Capabilities:
         types, source = recorded, f"recorded list for this version ({source})"
     caps = Capabilities(version=version, arch=arch, accelerators=accelerators,
                         machines=machines, types=types, smmu_properties=list(props),
-                        types_source=source)
+                        types_source=source, trace_events=trace_events)
     _cache[ck] = caps
     return caps

@@ -65,7 +65,7 @@ from conformance.host_smmu import model_host
 from conformance.normalise import RawObservation, SmmuReading, normalise
 from conformance.observe import ObserveContext, Observer, observers_for
 from conformance.observe import mtree as mtree_mod
-from conformance.observe.trace import TRACE_FILE
+from conformance.observe.trace import TRACE_EVENTS, TRACE_FILE
 from conformance.result import Status, Verdict
 from conformance.select import DEFAULT_PROFILE
 from conformance.session import CommandFailed, QmpSession
@@ -165,6 +165,8 @@ class Runner:
                 return row.missing
         caps = await self.capabilities()
         drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
+        if "trace" in s.observe and caps.missing_trace_events(TRACE_EVENTS):
+            return caps.missing_trace_events(TRACE_EVENTS)
         return caps.missing_for(s.argv, drivers)
 
     # ----------------------------------------------------------------- running

@@ -74,6 +74,7 @@ MESSAGES: dict[str, str] = {
     "H11": "Host SMMUv3 doesn't support 64K translation granule",
     # generic QEMU texts (qdev, QemuOpts, QAPI visitors, vl.c)
     "Q.no-model": "'{driver}' is not a valid device model name",
+    "Q.not-pluggable": "Parameter 'driver' expects a pluggable device type",
     "Q.prop-not-found": "Property '{type}.{prop}' not found",
     "Q.enum": "Parameter '{prop}' does not accept value '{value}'",
     "Q.uint": "Parameter '{prop}' expects {ctype}",

@@ -18,6 +18,15 @@ Differences, by profile (sources: catalogue §10, ML revisions, SRC[M]):
     msi-gpa set in virt *plug* (not pre_plug).
 ``series-v5``
     no ``msi-gpa`` property and no KVM/irqchip check (P1); stage check in virt plug.
+``qemu-10.2`` (user-creatable SMMUv3, before the accel series; from source)
+    ``arm-smmuv3`` with ``primary-bus``/``stage``/``bus_num``/``smmu_per_bus`` only, no
+    ``accel`` (so no P1), IORT revision 3.
+``qemu-10.1`` (10.1 and older; run on Debian's 10.0.2 and 10.0.13)
+    ``arm-smmuv3`` is not user-creatable; IORT: ITS node whatever the MSI controller,
+    legacy node identifier from the counter (rules/releases.py).
+``qemu-7.2`` (run on Debian 12's 7.2.22)
+    as ``qemu-10.1``; the RC's ID mapping to the SMMU counts 0x100 (and the ITS gaps
+    below an SMMU range one more); the SMMU is stage 1 only; PCIe ports take any slot.
 ``series-v4``
     cold-plugged emulated/legacy-vfio devices: ``error_report`` + ``exit(1)`` with
     ``Device(%s) not allowed...``; hot-plugged ones only warn (the emulated-device
@@ -36,7 +45,7 @@ from typing import Any, Literal
 from .errors import ModelError
 from .messages import MESSAGES
 
-__all__ = ["PROFILES", "Behaviour", "Profile", "ProfileError", "resolve"]
+__all__ = ["BEFORE_SERIES", "PROFILES", "Behaviour", "Profile", "ProfileError", "resolve"]
 
 
 class ProfileError(ModelError):
@@ -47,8 +56,11 @@ class ProfileError(ModelError):
 class Behaviour:
     """The switches rules consult.  Defaults are QEMU 11.1.3's behaviour."""
 
-    #: property table of arm-smmuv3 (see rules/properties.py): "11.1", "merged", "v4"
-    props: Literal["11.1", "merged", "v4"] = "11.1"
+    #: property table of arm-smmuv3 (see rules/properties.py): "11.1", "merged", "v4",
+    #: "10.2" (user-creatable, no accel), "10.1" (10.1 and older)
+    props: Literal["11.1", "merged", "v4", "10.2", "10.1", "7.2"] = "11.1"
+    #: -device/device_add arm-smmuv3 allowed (10.2+; rules/releases.py)
+    user_creatable: bool = True
     #: P1 exists (v6+)
     kvm_check: bool = True
     #: where P11 (stage check) runs: "realize" (v8+), "pre_plug" (v6/v7), "plug" (v4/v5)
@@ -71,6 +83,18 @@ class Behaviour:
     migration_blocker: bool = True
     #: IORT header revision (O1): 5 since the RMR merge, 3 in the series and before
     iort_revision: int = 5
+    #: IORT ITS node whatever the MSI controller (<=10.1; rules/releases.py)
+    iort_its_always: bool = False
+    #: legacy SMMU IORT identifier: 0 (11.1) or the node counter (<=10.1)
+    iort_legacy_counter_id: bool = False
+    #: "number of IDs" of the RC mapping to an SMMU: 0xff (count - 1), 0x100 in 7.2
+    iort_smmu_map_count: int = 0xFF
+    #: the SMMU implements stage 2 (9.0+); 7.2: stage 1 only, VMID16=0
+    smmu_stage2: bool = True
+    #: PCIe ports take only slot 0 (warning / hot-plug refusal); 7.2: any slot
+    pcie_port_slot0: bool = True
+    #: trace events the SMMU code has beyond smmu_add_mr (7.2: no smmu_reset_exit)
+    trace_events: tuple[str, ...] = ("smmu_reset_exit",)
 
 
 @dataclass(frozen=True)
@@ -104,7 +128,26 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             behaviour={"props": "v4", "admission": "v4", "vfio_as": "system"},
             messages={"V.oas": "OAS can only be set to 44 bits if accel=off",
                       "V.ssidsize": "pasid can only be enabled if accel=on"}),
+    # releases before the series (catalogue §10; rules/releases.py)
+    Profile("qemu-10.2", "merged-v9",
+            "QEMU 10.2: user-creatable arm-smmuv3, before the accel series (from source)",
+            behaviour={"props": "10.2", "kvm_check": False, "msi_gpa_phase": None,
+                       "migration_blocker": False, "iort_revision": 3}),
+    Profile("qemu-10.1", "qemu-10.2",
+            "QEMU 10.1 and older: arm-smmuv3 not user-creatable (run: Debian 10.0.2, 10.0.13)",
+            behaviour={"props": "10.1", "user_creatable": False, "iort_its_always": True,
+                       "iort_legacy_counter_id": True}),
+    Profile("qemu-7.2", "qemu-10.1",
+            "QEMU 7.2 (run: Debian 12's 7.2.22): as qemu-10.1; stage 1 only, PCIe ports take "
+            "any slot, IORT counts off by one",
+            behaviour={"props": "7.2", "iort_smmu_map_count": 0x100, "smmu_stage2": False,
+                       "pcie_port_slot0": False, "trace_events": ()}),
 )}
+
+
+#: profiles of releases from before the accel series: there arm-smmuv3 differs even
+#: without ``accel`` (not user-creatable, older IORT...), unlike the series revisions
+BEFORE_SERIES: frozenset[str] = frozenset({"qemu-10.2", "qemu-10.1", "qemu-7.2"})
 
 
 @dataclass(frozen=True)

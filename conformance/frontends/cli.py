@@ -20,7 +20,7 @@ __all__ = ["COMMANDS", "UsageError", "main"]
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "provision": ("conformance.frontends.cmd_provision",
-                  "install QEMU 11.1.3 into a private prefix"),
+                  "install QEMU 11.1.3 (or --release X) into a private prefix"),
     "explain": ("conformance.frontends.cmd_explain", "print the reference model's prediction"),
     "run": ("conformance.frontends.cmd_run",
             "run scenarios against a QEMU binary and print verdicts"),
@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                     "tell which profile a QEMU build matches"),
     "diff": ("conformance.frontends.cmd_diff", "compare two QEMU builds scenario by scenario"),
     "merge": ("conformance.frontends.cmd_merge", "merge --shard K/N results into one report"),
+    "premerge": ("conformance.frontends.cmd_premerge",
+                 "what a candidate build changes: expected or not"),
 }
 
 

@@ -39,6 +39,14 @@ from typing import Any
 
 from catalogue.prediction import Difference, Prediction, diff
 from catalogue.scenario import Scenario, ScenarioError
+from conformance.crossrelease import (
+    add_to_report,
+    explain_all,
+    html_section,
+    render_changes,
+    run_pair,
+    summary,
+)
 from conformance.errors import BinaryError, HarnessError
 from conformance.frontends.cli import UsageError
 from conformance.frontends.report_html import BuildColumn, MatrixRow, ReportError, write_report
@@ -61,7 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", action="append", metavar="FILE[:NAME]",
                    help="scenario file, FILE:NAME or NAME (repeatable; default: the catalogue)")
     p.add_argument("--profile", default=None,
-                   help="model profile for each build's own verdicts (default: qemu-11.1)")
+                   help="model profile for both builds' verdicts (default: each build's "
+                        "own, from its fingerprint; differences are then explained)")
     p.add_argument("--html", metavar="DIR", help="write an HTML report with the matrix here")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("--all", action="store_true", help="also list scenarios that do not differ")
@@ -117,7 +126,8 @@ def _clip(text: str, width: int = COLUMN) -> str:
 
 
 def render_text(builds: Sequence[BuildColumn], rows: Sequence[MatrixRow],
-                show_all: bool = False) -> str:
+                show_all: bool = False, changes: Sequence[Any] = ()) -> str:
+
     out = []
     for bc in builds:
         fp = f" [{bc.fingerprint}]" if bc.fingerprint else ""
@@ -143,8 +153,13 @@ def render_text(builds: Sequence[BuildColumn], rows: Sequence[MatrixRow],
             for d in r.differences:
                 out.append(f"    {d.path:<{width}}  {_clip(json.dumps(d.expected)):<{COLUMN}}"
                            f" | {_clip(json.dumps(d.observed))}")
+            mine = [c for c in changes if (c.tier, c.scenario) == (r.tier, r.scenario)]
+            if mine:
+                out.append(render_changes(mine))
     out.append(f"{len(rows)} scenario run(s) compared: {differ} differ, {same} same, "
                f"{skipped} skipped on both")
+    if changes:
+        out.append(summary(changes))
     return "\n".join(out)
 
 
@@ -161,10 +176,11 @@ def to_json(builds: Sequence[BuildColumn], rows: Sequence[MatrixRow]) -> dict[st
 
 # --------------------------------------------------------------------------- running
 async def _run_build(binary: QemuBinary, scenarios_for: dict[str, list[Scenario]],
-                     a: argparse.Namespace, label: str) -> list[Verdict]:
+                     a: argparse.Namespace, label: str, profile: str | None = None
+                     ) -> list[Verdict]:
     opts = RunOptions(log_root=Path(a.log_dir) / label if a.log_dir else None)
-    if a.profile:
-        opts.profile = a.profile
+    if profile or a.profile:
+        opts.profile = profile or a.profile
     out: list[Verdict] = []
     for tier, scenarios in scenarios_for.items():
         host = host_for(tier, binary.path)
@@ -205,27 +221,33 @@ def run(a: argparse.Namespace) -> int:
         if html_dir.exists() and not html_dir.is_dir():
             raise UsageError(f"--html {html_dir}: exists and is not a directory")
 
-    async def both() -> tuple[list[Verdict], list[Verdict], list[str]]:
-        va = await _run_build(bin_a, scenarios_for, a, "A")
-        vb = await _run_build(bin_b, scenarios_for, a, "B")
-        fps = ["", ""] if a.no_fingerprint else [
-            await _fingerprint(bin_a, a.jobs), await _fingerprint(bin_b, a.jobs)]
-        return va, vb, fps
+    async def both() -> tuple[list[Verdict], list[Verdict], list[str], list[str]]:
 
-    va, vb, fps = asyncio.run(both())
+        return await run_pair(
+            (bin_a, bin_b), (a.profile, a.profile), a.jobs,
+            lambda b, prof, label: _run_build(b, scenarios_for, a, label, prof),
+            fingerprint=not a.no_fingerprint)
+
+
+    va, vb, fps, profs = asyncio.run(both())
     builds = [BuildColumn("A", bin_a.path, bin_a.version, fps[0]),
               BuildColumn("B", bin_b.path, bin_b.version, fps[1])]
     rows = compare_builds(va, vb)
+    changes = explain_all(rows, profs[0], profs[1],
+                          versions=(bin_a.version_tuple, bin_b.version_tuple))
     if a.json:
-        json.dump(to_json(builds, rows), sys.stdout, indent=2)
+        doc = to_json(builds, rows)
+        doc["profiles"], doc["changes"] = profs, [c.to_dict() for c in changes]
+        json.dump(doc, sys.stdout, indent=2)
         print()
     else:
-        print(render_text(builds, rows, a.all))
+        print(render_text(builds, rows, a.all, changes))
     if a.html:
         try:
             page = write_report(a.html, [*va, *vb], title="accel SMMUv3: build comparison",
                                 builds=builds, matrix=rows)
         except ReportError as e:
             raise UsageError(str(e)) from None
+        add_to_report(Path(page), html_section(changes, profs[0], profs[1]))
         print(f"HTML report: {page}", file=sys.stderr)
     return 1 if any(r.differences for r in rows) else 0

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from catalogue.observables import DEFAULT_OBSERVABLES
 from catalogue.scenario import Scenario, ScenarioError, split_args
+from conformance.crossrelease import auto_profile
 from conformance.errors import BinaryError, HarnessError
 from conformance.frontends.cli import UsageError
 from conformance.frontends.cmd_bisect import decide
@@ -50,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", action="append", metavar="FILE[:NAME]",
                    help="scenario file, FILE:NAME or NAME (repeatable; default: the catalogue)")
     p.add_argument("--profile", default=DEFAULT_PROFILE,
-                   help=f"model profile to predict with (default: {DEFAULT_PROFILE})")
+                   help=f"model profile to predict with (default: {DEFAULT_PROFILE}; 'auto': "
+                        "the one the build's fingerprint names)")
     p.add_argument("--json", action="store_true",
                    help="print the verdict records (prediction, observation, diff) as JSON")
     p.add_argument("-j", "--jobs", type=int, default=2, help="QEMUs at once (default: 2)")
@@ -151,6 +153,8 @@ def run(a: argparse.Namespace) -> int:
         binary = choose(a.qemu)
     except BinaryError as e:
         raise UsageError(str(e)) from None
+    if a.profile == "auto":  # the build's fingerprint names it (conformance/crossrelease.py)
+        a.profile = auto_profile(binary)
     try:
         scenarios_for = {t: ([adhoc_scenario(extra, t)] if extra else load(a.scenario))
                          for t in tiers}

@@ -7,7 +7,8 @@ asks for the ``conformance_case`` parameter.  Options:
 ``--qemu PATH``            binary under test (else ``$QEMU_TEST_QEMU_BINARY``, else the
                            provisioned 11.1.3)
 ``--tier NAME``            tier to run (repeatable; default ``tcg``)
-``--profile NAME``         model profile (default ``qemu-11.1``)
+``--profile NAME``         model profile (default ``qemu-11.1``; ``auto``: the profile
+                           the build's fingerprint names)
 ``--scenario-file PATH``   scenario file or folder (repeatable; default the catalogue)
 ``--conformance-log-dir``  per-test logs (default ``logs/conformance``)
 ``--conformance-summary``  write ``{"executed": N, ...}`` JSON here at the end (CI uses
@@ -38,6 +39,7 @@ from typing import Any
 import pytest
 
 from catalogue.scenario import Scenario, ScenarioError, load_catalogue
+from conformance.crossrelease import auto_profile
 from conformance.errors import BinaryError
 from conformance.frontends.report_text import details
 from conformance.frontends.shard_pytest import (  # noqa: F401  (--shard: hooks found by name)
@@ -132,7 +134,10 @@ class ConformanceSession:
         root = Path(config.getoption("conformance_log_dir"))
         if not root.is_absolute():
             root = Path(str(config.rootpath)) / root
-        self.options = RunOptions(profile=config.getoption("profile"), log_root=root)
+        profile = config.getoption("profile")
+        if profile == "auto" and not self.binary_error:  # the build's fingerprint names it
+            profile = auto_profile(choose(config.getoption("qemu")))
+        self.options = RunOptions(profile=profile, log_root=root)
 
     def runner(self, tier: str) -> Runner:
         if tier not in self._runners:

@@ -29,14 +29,17 @@ A probe's **observation** is one short string:
     no ``cmdqv``; from source (``SRC[M]``), not run.
 ``qemu-10.2``
     the user-creatable SMMUv3 without ``accel``; from source, not run.
-``pre-10.2``
+``qemu-10.1``
     QEMU 10.1 and older: ``arm-smmuv3`` cannot be created with ``-device`` at all.
-    Observed on Debian 12's QEMU 7.2.22.
+    Observed on Debian's QEMU 10.0.2 and 10.0.13.
+``qemu-7.2``
+    as ``qemu-10.1``; the legacy SMMU's IORT mapping counts 0x100 IDs (Debian 12's 7.2.22).
 
-Profile names follow :data:`reference_model.PROFILES` where the model has the same
-revision (``qemu-11.1``, ``merged-v9``).  A build that matches none (a patch series
-between revisions, a fork) gets, per profile, the list of probes that differ, closest
-profile first, which is the useful answer for "what did this series change".
+Every column is a profile of :data:`reference_model.PROFILES`, so the answer can be
+passed back with ``--profile`` (``tests/frontends/test_fingerprint.py`` checks it).  A
+build that matches none (a patch series between revisions, a fork) gets, per profile,
+the list of probes that differ, closest profile first, which is the useful answer for
+"what did this series change".
 """
 
 from __future__ import annotations
@@ -58,10 +61,14 @@ from conformance.tiers.local import LocalHost
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
-PROFILES: tuple[str, ...] = ("qemu-11.1", "merged-v9", "qemu-10.2", "pre-10.2")
+PROFILES: tuple[str, ...] = ("qemu-11.1", "merged-v9", "qemu-10.2", "qemu-10.1", "qemu-7.2")
 BASE_ARGS = ("-M", "virt", "-accel", "tcg")
 SMMU = "arm-smmuv3,primary-bus=pcie.0,id=smmu0"
 NOT_CREATABLE = "error: Parameter 'driver' expects a pluggable device type"
+
+
+#: ≤10.1 and 7.2: every probe that creates arm-smmuv3 is refused
+_BEFORE = {"qemu-10.1": NOT_CREATABLE, "qemu-7.2": NOT_CREATABLE}
 
 
 def _missing(prop: str) -> str:
@@ -72,7 +79,8 @@ def _missing(prop: str) -> str:
 class Probe:
     """One fingerprint probe: a command line, an optional QMP read, expected answers.
 
-    ``options`` is appended to ``-device arm-smmuv3,primary-bus=pcie.0,id=smmu0``;
+    ``options`` is appended to ``-device arm-smmuv3,primary-bus=pcie.0,id=smmu0``
+    (``machine`` set: the probe is ``-M <machine>`` alone, for the legacy SMMU);
     ``read`` is ``qom:<property>`` (``qom-get`` on the SMMU) or ``mtree:<text>``
     (whether ``info mtree`` contains ``<text>``), done only if QEMU starts.
     ``expect`` maps each profile of :data:`PROFILES` to its observation; ``cite`` is
@@ -84,8 +92,11 @@ class Probe:
     expect: dict[str, str]
     cite: str
     read: str | None = None
+    machine: str | None = None
 
     def argv(self) -> list[str]:
+        if self.machine is not None:
+            return ["-M", self.machine, *BASE_ARGS[2:]]
         return [*BASE_ARGS, "-device", SMMU + self.options]
 
 
@@ -94,40 +105,46 @@ class Probe:
 PROBES: tuple[Probe, ...] = (
     Probe("user-creatable", "", cite="§10 row 1 (10.2: user-creatable SMMUv3)", expect={
         "qemu-11.1": "starts", "merged-v9": "starts", "qemu-10.2": "starts",
-        "pre-10.2": NOT_CREATABLE}),
+        **_BEFORE}),
     Probe("accel-on-tcg", ",accel=on", cite="§10 row 2, P1 (v6: KVM/irqchip check)", expect={
         "qemu-11.1": "error: SMMUv3 accel=on requires KVM with kernel-irqchip=on support",
         "merged-v9": "error: SMMUv3 accel=on requires KVM with kernel-irqchip=on support",
-        "qemu-10.2": _missing("accel"), "pre-10.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("accel"), **_BEFORE}),
     Probe("oas-48", ",oas=48", cite="§10 row 3, §2a oas", expect={
         "qemu-11.1": "error: oas must be 44 bits when accel=off",
         "merged-v9": "error: OAS must be 44 bits when accel=off",
-        "qemu-10.2": _missing("oas"), "pre-10.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("oas"), **_BEFORE}),
     Probe("ssidsize-8", ",ssidsize=8", cite="§10 row 4, §2a ssidsize", expect={
         "qemu-11.1": "error: ssidsize can only be greater than 0 bits if accel=on",
         "merged-v9": "error: ssidsize can only be set if accel=on",
-        "qemu-10.2": _missing("ssidsize"), "pre-10.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("ssidsize"), **_BEFORE}),
     Probe("ril-auto", ",ril=auto", cite="§10 row 5 ('auto' series: ril is OnOffAuto)",
           expect={"qemu-11.1": "starts",
                   "merged-v9": "error: Parameter 'ril' expects 'on' or 'off'",
-                  "qemu-10.2": _missing("ril"), "pre-10.2": NOT_CREATABLE}),
+                  "qemu-10.2": _missing("ril"), **_BEFORE}),
     Probe("ats-default", "", read="qom:ats", cite="§10 row 5, §2a ats default", expect={
         "qemu-11.1": 'ats = "auto"', "merged-v9": "ats = false",
-        "qemu-10.2": "ats: error: Property 'ats' not found", "pre-10.2": NOT_CREATABLE}),
+        "qemu-10.2": "ats: error: Property 'ats' not found", **_BEFORE}),
     Probe("cmdqv-off", ",cmdqv=off", cite="§10 row 6, §7b (Tegra241 CMDQV series)", expect={
         "qemu-11.1": "starts", "merged-v9": _missing("cmdqv"),
-        "qemu-10.2": _missing("cmdqv"), "pre-10.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("cmdqv"), **_BEFORE}),
     Probe("identifier-1", ",identifier=1", cite="§10 row 6 (CMDQV v2: identifier)", expect={
         "qemu-11.1": "starts", "merged-v9": _missing("identifier"),
-        "qemu-10.2": _missing("identifier"), "pre-10.2": NOT_CREATABLE}),
+        "qemu-10.2": _missing("identifier"), **_BEFORE}),
     Probe("iort-revision", "", read="iort:revision",
           cite="§10 row 7, §8 O1 (commit 06c0c8fde7: IORT rev 3 -> 5 with the RMR nodes)",
           expect={"qemu-11.1": "iort revision = 5", "merged-v9": "iort revision = 5",
-                  "qemu-10.2": "iort revision = 3", "pre-10.2": NOT_CREATABLE}),
+                  "qemu-10.2": "iort revision = 3", **_BEFORE}),
     Probe("smmu-memory-view", "", read="mtree:address-space: smmu-memory-view",
           cite="§10 row 8 (commit 53b54a8252, 2026-01-15)", expect={
               "qemu-11.1": "mtree: present", "merged-v9": "mtree: present",
-              "qemu-10.2": "mtree: absent", "pre-10.2": NOT_CREATABLE}),
+              "qemu-10.2": "mtree: absent", **_BEFORE}),
+    Probe("legacy-iort-count", "", machine="virt,iommu=smmuv3", read="iort:smmu_map_count",
+          cite="§10 (releases), §8 O4: the RC's ID mapping to the legacy SMMU (run on 7.2.22,"
+               " 10.0.x, 11.1.3; 10.2 and merged-v9 from 10.0.x/11.1.3)", expect={
+              "qemu-11.1": "iort smmu_map_count = 255", "merged-v9": "iort smmu_map_count = 255",
+              "qemu-10.2": "iort smmu_map_count = 255", "qemu-10.1": "iort smmu_map_count = 255",
+              "qemu-7.2": "iort smmu_map_count = 256"}),
 )
 
 #: the ``-device ...:`` location QEMU puts after its program name (which
@@ -218,6 +235,9 @@ async def _read(session: QmpSession, what: str, proc: Any = None) -> str:
             t = await read_iort(QtestLine(await proc.qtest_connection()))
         except IortError as e:
             return f"iort: error: {e}"
+        if arg == "smmu_map_count":  # "number of IDs" of the RC mapping to an SMMU
+            counts = [m["count"] for m in t.rc_id_mappings if m["target"] != "its"]
+            return f"iort {arg} = {counts[0] if counts else 'none'}"
         return f"iort {arg} = {getattr(t, arg)}"
     if kind == "qom":
         try:

@@ -23,6 +23,7 @@ from ..machine import Bus, PciDev, Smmu
 from ..messages import VIRT_VALID
 from ..qom import TYPE_ARM_SMMUV3
 from ..rules import msi, preconditions
+from ..rules import releases as release_rules
 from ..rules.idregs import R_LEGACY
 from ..rules.properties import qdict_order
 from ..rules.qdev import R_ACCEL, R_MACHINE
@@ -238,6 +239,9 @@ def _legacy_smmu(run: Run, pcie0: Bus) -> None:
     if fail is not None:
         raise Exit(run.fmt(fail), fail[0])
     init_smmu(run, s)
+    if not run.b.smmu_stage2:  # 7.2 (rules/releases.py)
+        s.idr = release_rules.stage1_only(s.idr or {}, props)
+        run.fire(release_rules.STAGE1_ONLY.id)
     s.bus_name = "pcie.0"
     pcie0.smmu = s
     s.base = 0x09050000

@@ -30,6 +30,7 @@ from ..cmdline import CmdlineError, DeviceOpt
 from ..machine import Bus, PciDev, Smmu
 from ..rules import address_space as asr
 from ..rules import admission, host_compat, idregs, pci_slots, preconditions
+from ..rules import releases as release_rules
 from ..rules.properties import qdict_order
 from ..rules.qdev import R_DEFBUS, R_PXB_ONLY_BRIDGES, R_QDEV
 from .memo import Traits, traits
@@ -112,7 +113,8 @@ def cold_plug(run: Run, cl: cmdline.ParsedCmdline) -> Stop | None:
                 return d.location + text, rule, 1
         if tr.bridge:
             name = id or f"{driver}.{len(buses)}"
-            buses[name] = Bus(name, bus, False, tr.hot_bridge, False, False)
+            buses[name] = Bus(name, bus, False, tr.hot_bridge if run.b.pcie_port_slot0
+                              else release_rules.bus_kind(tr.hot_bridge), False, False)
         if tr.nic:
             n = run.nic_count.get(driver, 0)
             run.nic_count[driver] = n + 1
@@ -132,6 +134,9 @@ def add_device(run: Run, driver: str, props: Mapping[str, str], id: str | None,
         run.fire(R_QDEV.id)
         raise DevError(run.m["Q.no-model"].format(driver=driver), R_QDEV.id)
     is_smmu = tr.smmu
+    if is_smmu and not run.b.user_creatable:  # <=10.1 (rules/releases.py)
+        run.fire(release_rules.NOT_USER_CREATABLE.id)
+        raise DevError(run.m["Q.not-pluggable"], release_rules.NOT_USER_CREATABLE.id)
     is_pci = tr.pci
     if not is_smmu and not is_pci:
         raise CmdlineError(f"-device {driver}: only PCI devices and arm-smmuv3 are "
@@ -231,7 +236,9 @@ def add_device(run: Run, driver: str, props: Mapping[str, str], id: str | None,
         _slot_rules(run, bus, dev, props, tr, opt)
     if tr.bridge:
         name = id or f"{driver}.{len(run.buses)}"
-        nb = run.buses[name] = Bus(name, bus, tr.pxb, tr.hot_bridge, tr.pxb, bypass)
+        bkind = tr.hot_bridge if run.b.pcie_port_slot0 else release_rules.bus_kind(
+            tr.hot_bridge)  # 7.2 (rules/releases.py)
+        nb = run.buses[name] = Bus(name, bus, tr.pxb, bkind, tr.pxb, bypass)
         if tr.pxb:
             run.default_bus = nb
     if tr.nic:

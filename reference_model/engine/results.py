@@ -178,7 +178,11 @@ def _iort(run: Run, events: Sequence[Event], results: Sequence[EventResult]
         ats = s.props.get("ats") in (True, "on") if s.idr is None else bool(
             s.idr.get("IDR0", 0) >> 10 & 1)
         items.append(iort_rules.IortSmmu(s.base or 0, legacy, s.accel, ats, buses))
-    pred, fired = iort_rules.build(run.b.iort_revision, run.msi_ctrl == "its", items)
+    rb = run.b  # the releases before 10.2 differ (rules/releases.py)
+    pred, fired = iort_rules.build(rb.iort_revision, run.msi_ctrl == "its", items,
+                                   its_always=rb.iort_its_always,
+                                   legacy_counter=rb.iort_legacy_counter_id,
+                                   map_count=rb.iort_smmu_map_count)
     return pred, [(r, "") for r in fired]
 
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..prediction import IortPrediction
-from . import register
+from . import register, releases
 
 O1 = register("O1.iort-revision", "O1", "merged",
               doc="IORT header revision: 5 since the RMR merge, 3 before")
@@ -66,17 +66,26 @@ def _target(base: int) -> str:
     return f"smmu@0x{base:08x}"
 
 
-def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True
+def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True,
+          its_always: bool = False, legacy_counter: bool = False, map_count: int = 0xFF,
           ) -> tuple[IortPrediction, list[str]]:
-    """The IORT for this machine, and the ids of the rules that decided it."""
+    """The IORT for this machine, and the ids of the rules that decided it.
+
+    ``its_always``, ``legacy_counter`` and ``map_count`` are the releases before 10.2
+    (:mod:`.releases`): an ITS node whatever the MSI controller, the legacy node's
+    identifier from the counter, 7.2's count of 0x100.
+    """
     fired = [O4.id]
+    if its_always and not its:
+        its = True
+        fired.append(releases.IORT_ITS_ALWAYS.id)
     ident = 1 if its else 0
     nodes: list[tuple[int, int, dict[str, object], IortSmmu]] = []
     user = 0
     for s in smmus:
         if s.legacy:
-            gsiv, node_id = LEGACY_GSIV, 0
-            fired.append(O4_LEGACY.id)
+            gsiv, node_id = LEGACY_GSIV, ident if legacy_counter else 0
+            fired.append(releases.IORT_LEGACY_COUNTER.id if legacy_counter else O4_LEGACY.id)
         else:
             gsiv, node_id = PLATFORM_BUS_GSIV + 4 * user, ident
             user += 1
@@ -90,14 +99,14 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True
     covered: list[tuple[int, int]] = []
     for _, _, _, s in nodes:
         for b in sorted(s.buses):
-            maps.append({"input": b << 8, "count": 0xFF, "output": b << 8,
+            maps.append({"input": b << 8, "count": map_count, "output": b << 8,
                          "target": _target(s.base)})
             covered.append((b << 8, (b << 8) + 0x100))
     if its:
         nxt = 0
         for lo, hi in sorted(covered):
-            if lo > nxt:
-                maps.append({"input": nxt, "count": lo - nxt - 1, "output": nxt,
+            if lo > nxt:  # 7.2 (map_count 0x100): one more here too
+                maps.append({"input": nxt, "count": lo - nxt - 0x100 + map_count, "output": nxt,
                              "target": "its"})
             nxt = max(nxt, hi)
         if nxt < _ALL_RIDS:
@@ -115,6 +124,8 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True
     ats = any(s.accel and s.ats for s in smmus)
     fired.append(O3.id)
     fired.append(O1.id if revision >= 5 else O1_OLD.id)
+    if map_count != 0xFF and nodes:
+        fired.append(releases.IORT_SMMU_COUNT_256.id)
     pred = IortPrediction(
         revision=revision, node_count=int(its) + len(nodes) + 1 + len(rmrs),
         its_present=its, smmu_nodes=[n[2] for n in nodes], rc_ats=int(ats),

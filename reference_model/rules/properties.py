@@ -71,6 +71,23 @@ SCHEMAS: dict[str, dict[str, PropSpec]] = {
         PropSpec("oas", "uint8", 44),
         PropSpec("ssidsize", "uint8", 0),
     )},
+    # QEMU 10.2 (user-creatable series, before accel; from source) and 10.1 and older
+    # (device-list-properties of Debian's 7.2 and 10.0.x: bus_num, primary-bus, stage)
+    "10.2": {p.name: p for p in (
+        PropSpec("stage", "str", None),
+        PropSpec("primary-bus", "link", None),
+        PropSpec("bus_num", "uint8", 0),
+        PropSpec("smmu_per_bus", "bool", False),
+    )},
+    "10.1": {p.name: p for p in (
+        PropSpec("stage", "str", None),
+        PropSpec("primary-bus", "link", None),
+        PropSpec("bus_num", "uint8", 0),
+    )},
+    "7.2": {p.name: p for p in (  # no stage property: stage 1 only
+        PropSpec("primary-bus", "link", None),
+        PropSpec("bus_num", "uint8", 0),
+    )},
     "v4": {p.name: p for p in (
         *_COMMON,
         PropSpec("ril", "bool", True),

@@ -55,7 +55,7 @@ def test_qemu_11_1_3_matches_qemu_11_1(qemu_11: str, tmp_path: Path) -> None:
 def test_debian_7_2_is_not_qemu_11_1(qemu_72: str, tmp_path: Path) -> None:
     r = run_cli("fingerprint", "--qemu", qemu_72, "--expect", "qemu-11.1", tmpdir=tmp_path)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "matches: pre-10.2" in r.stdout
+    assert "matches: qemu-7.2" in r.stdout
     assert "7.2" in r.stdout.splitlines()[0]
     assert leftovers(tmp_path) == []
 
@@ -66,3 +66,10 @@ def test_bad_binary_is_one_line(tmp_path: Path) -> None:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "nope" in lines[0] and "no such file" in lines[0]
     assert "Traceback" not in r.stderr
+
+
+def test_every_answer_is_a_profile_run_accepts() -> None:
+    """issue #11 class 2: fingerprint's answer can be passed back with --profile."""
+    from reference_model import PROFILES as MODEL_PROFILES
+
+    assert set(PROFILES) <= set(MODEL_PROFILES)

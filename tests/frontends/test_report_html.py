@@ -108,7 +108,7 @@ def test_matrix(verdicts: list[Verdict]) -> None:
                       differences=[Difference("error", "x", "y")]),
             MatrixRow(scenario="s2", tier="tcg", rows=[], cells=[a, None])]
     page = render_report([a, b], builds=[BuildColumn("A", "/a", "11.1.3", "qemu-11.1"),
-                                         BuildColumn("B", "/b", "7.2.22", "pre-10.2")],
+                                         BuildColumn("B", "/b", "7.2.22", "qemu-7.2")],
                          matrix=rows)
     t = parse(page)
     m = t.tables["matrix"]
