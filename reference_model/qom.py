@@ -21,6 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from catalogue.vocabulary import SMMU_TYPE
+
 from .errors import ModelError
 
 #: QOM type names the rules test against (QEMU's ``TYPE_*`` macros).
@@ -30,7 +32,7 @@ TYPE_PXB_PCIE_DEV = "pxb-pcie"
 TYPE_PXB_DEV = "pxb"
 TYPE_GPEX_ROOT_DEVICE = "gpex-root"
 TYPE_VFIO_PCI = "vfio-pci"
-TYPE_ARM_SMMUV3 = "arm-smmuv3"
+TYPE_ARM_SMMUV3 = SMMU_TYPE  # "arm-smmuv3", shared with the harness
 TYPE_VIRTIO_IOMMU_PCI = "virtio-iommu-pci"
 TYPE_SYS_BUS_DEVICE = "sys-bus-device"
 TYPE_NIC_MARKERS = ("e1000e", "e1000", "virtio-net-pci", "virtio-net-pci-base", "igb",
