@@ -231,8 +231,9 @@ def _legacy_smmu(run: Run, pcie0: Bus) -> None:
         props["stage"] = "nested"
         run.fire(R_LEGACY.id)
     s = Smmu("legacy", None, props)
-    fail = preconditions.pre_plug(run.b, s.accel, False, False, run.kvm, run.irqchip,
-                                  props.get("stage"), True)
+    fail = preconditions.pre_plug(run.b, accel=s.accel, legacy=False, virtio_iommu=False,
+                                  kvm=run.kvm, irqchip=run.irqchip, stage=props.get("stage"),
+                                  is_legacy_dev=True)
     if fail is None:
         set_msi_gpa(run, s, "pre_plug")
         fail = preconditions.validate(run.b, props, run.cl.only_migratable)

@@ -175,8 +175,10 @@ def add_smmu(run: Run, driver: str, props: Mapping[str, str], id: str | None,
     s = Smmu(id or run.key_for(id, driver), id, p)
     if pure:
         s.plan = plan
-    fail = preconditions.pre_plug(run.b, s.accel, run.legacy, run.virtio_iommu,
-                                  run.kvm, run.irqchip, p.get("stage"), False)
+    fail = preconditions.pre_plug(run.b, accel=s.accel, legacy=run.legacy,
+                                  virtio_iommu=run.virtio_iommu, kvm=run.kvm,
+                                  irqchip=run.irqchip, stage=p.get("stage"),
+                                  is_legacy_dev=False)
     if fail is not None and fail[0] == preconditions.P3.id and s.accel and \
             run.b.kvm_check and not (run.kvm and run.irqchip):
         run.fire(preconditions.P3_CRASH.id)
@@ -204,8 +206,9 @@ def add_smmu(run: Run, driver: str, props: Mapping[str, str], id: str | None,
     init_smmu(run, s)
     if s.accel:
         set_msi_gpa(run, s, "plug")
-    fail, warn = preconditions.plug(run.b, s.accel, p.get("stage"), pbus.bypass,
-                                    run.dt_mode, pbus.name == "pcie.0")
+    fail, warn = preconditions.plug(run.b, accel=s.accel, stage=p.get("stage"),
+                                    bypass=pbus.bypass, dt_mode=run.dt_mode,
+                                    on_pcie0=pbus.name == "pcie.0")
     if fail is not None:
         raise DevError(run.fmt(fail), fail[0])
     if warn is not None:

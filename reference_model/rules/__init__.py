@@ -2,23 +2,27 @@
 
 Every rule is registered with a :class:`Rule` record (id, catalogue row, the revision
 whose behaviour it models, whether the catalogue marks it PRED).  The engine
-(:mod:`reference_model.engine`) calls the rules in QEMU's phase order; when a rule
-decides something it is recorded in the prediction as a
-:class:`~catalogue.prediction.RuleFiring`, so ``explain`` can say which row
-decided each line.
+(:mod:`reference_model.engine`) calls the rules in QEMU's phase order; a rule decides
+and returns its :data:`Decision`, and only the engine fires it, recording a
+:class:`~catalogue.prediction.RuleFiring` in the prediction, so ``explain`` can
+say which row decided each line.  Adding a rule is adding a clause beside its siblings
+in its section's module, plus the one call in the engine phase where QEMU runs it.
 
 The modules, by catalogue section:
 
 =====================  ==============================================================
-``properties``         §2a property types, parsing, defaults, qom-get values
-``preconditions``      §1 P1-P16 (pre_plug, realize, plug, machine-done checks)
+``qdev``               §F generic qdev: option loop, -M, accelerator, driver/bus/property
+                       errors, -global, NIC warning, default bus, unplug
+``preconditions``      §1 P1-P16 (pre_plug, realize, plug, machine-done checks), P5
+``properties``         §2a property types, parsing, defaults, qom-get values, identifier
 ``idregs``             §2b ID registers (defaults, stage, accel overrides, 'auto')
 ``admission``          §3 which devices may sit behind an accel SMMU (A1-A4)
-``address_space``      §4 and A6: which address space each PCI device gets
-``msi``                §6 M2: the msi-gpa virt programs into an accel SMMU
-``host_compat``        §5a H0-H11: host SMMUv3 compatibility, 'auto' resolution
+``address_space``      §4 and A6: which address space each PCI device gets; O11
+``host_compat``        §5a H0-H11: host SMMUv3 compatibility, 'auto' resolution; 7b probe
 ``ste``                §5c STE install decision
+``msi``                §6 M2: the msi-gpa virt programs into an accel SMMU
 ``invalidation``       §7a command forwarding to the host
+``iort``               §8 O1-O4: the IORT (only when observed)
 ``pci_slots``          F: PCI devfn assignment, slot errors, the PCIe port warning
 ``trace``              §0 traces: O7 and AS1 trace events (only when observed)
 =====================  ==============================================================

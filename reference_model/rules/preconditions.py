@@ -62,9 +62,10 @@ _V_OAS_RANGE = _decided(VAL, "V.oas-range")
 _V_ACCEL_OAS = _decided(VAL_ACCEL, "V.accel-oas")
 _V_ACCEL_SSIDSIZE = _decided(VAL_ACCEL, "V.accel-ssidsize", max=20)
 
-def pre_plug(b: Behaviour, accel: bool, legacy: bool, virtio_iommu: bool, kvm: bool,
+def pre_plug(b: Behaviour, *, accel: bool, legacy: bool, virtio_iommu: bool, kvm: bool,
              irqchip: bool, stage: Any, is_legacy_dev: bool) -> Failure:
-    """virt_machine_device_pre_plug_cb, SMMUv3 branch."""
+    """virt_machine_device_pre_plug_cb, SMMUv3 branch (``legacy``/``virtio_iommu``: that
+    IOMMU exists already; ``is_legacy_dev``: this is the ``iommu=smmuv3`` SMMU)."""
     if not is_legacy_dev and (legacy or virtio_iommu):
         return _P3_LEGACY if legacy else _P3_VIRTIO
     if accel and b.kvm_check and not (kvm and irqchip):
@@ -147,7 +148,7 @@ def realize_bus(primary: Any, is_root: bool, taken: bool) -> Failure:
     return None
 
 
-def plug(b: Behaviour, accel: bool, stage: Any, bypass: bool, dt_mode: bool,
+def plug(b: Behaviour, *, accel: bool, stage: Any, bypass: bool, dt_mode: bool,
          on_pcie0: bool) -> tuple[Failure, str | None]:
     """virt_machine_device_plug_cb: (failure, warning message id)."""
     if bypass:
