@@ -43,13 +43,13 @@ enum op {
     OP_W32 = 5, OP_W64 = 6, OP_R32 = 7, OP_R64 = 8,
     OP_STRTAB = 9, OP_CMDQ = 10, OP_EVTQ = 11, OP_CR0 = 12, OP_GBPA = 13,
     OP_STE = 14, OP_CMD = 15, OP_EVT_READ = 16, OP_ACPI = 17, OP_DELAY = 18,
-    OP_MSIX = 19, OP_ZERO = 20,
+    OP_MSIX = 19, OP_ZERO = 20, OP_BLOCK = 21,
 };
 
 static const char *const op_names[] = {
     "?", "pci_find", "pci_cmd", "pci_bar", "msi", "write32", "write64", "read32",
     "read64", "strtab", "cmdq", "evtq", "cr0", "gbpa", "ste", "cmd", "evt_read",
-    "acpi", "delay", "msix", "zero",
+    "acpi", "delay", "msix", "zero", "block",
 };
 
 static u64 smmu;          /* SMMU register base */
@@ -477,22 +477,18 @@ static void op_acpi(u32 i, const u64 *a)
         head(i, OP_ACPI, "fail why=fw_cfg\n");
         return;
     }
-    for (u64 off = 0; off + 36 <= size; off += 4) {
+    for (u64 off = 0; off + 36 <= size; off++) {
         u64 t = ACPI_BUF + off;
-        if (r32(t) != (u32)a[0]) {
+        if (r8(t) != (u8)a[0] || r8(t + 1) != (u8)(a[0] >> 8) ||
+            r8(t + 2) != (u8)(a[0] >> 16) || r8(t + 3) != (u8)(a[0] >> 24)) {
             continue;
         }
-        u32 len = r32(t + 4);
+        u32 len = r8(t + 4) | ((u32)r8(t + 5) << 8) | ((u32)r8(t + 6) << 16) |
+                  ((u32)r8(t + 7) << 24);
         if (len < 36 || off + len > size) {
             continue;
         }
-        u8 sum = 0;
-        for (u32 b = 0; b < len; b++) {
-            sum = (u8)(sum + r8(t + b));
-        }
-        if (sum) {
-            continue;
-        }
+        /* no checksum test: in fw_cfg's blob the table loader has not set it yet */
         for (u32 b = 0; b < len; b += 32) {
             head(i, OP_ACPI, "data ");
             for (u32 c = b; c < b + 32 && c < len; c++) {
@@ -515,12 +511,12 @@ static const u32 nargs_min[] = {
     [OP_PCI_FIND] = 2, [OP_PCI_CMD] = 1, [OP_PCI_BAR] = 2, [OP_MSI] = 3, [OP_W32] = 2,
     [OP_W64] = 2, [OP_R32] = 1, [OP_R64] = 1, [OP_STRTAB] = 4, [OP_CMDQ] = 2,
     [OP_EVTQ] = 2, [OP_CR0] = 1, [OP_GBPA] = 1, [OP_STE] = 9, [OP_CMD] = 2,
-    [OP_EVT_READ] = 0, [OP_ACPI] = 1, [OP_DELAY] = 1, [OP_MSIX] = 4, [OP_ZERO] = 2,
+    [OP_EVT_READ] = 0, [OP_ACPI] = 1, [OP_DELAY] = 1, [OP_MSIX] = 4, [OP_ZERO] = 2, [OP_BLOCK] = 1,
 };
 
 static void step(u32 i, u32 op, u32 n, const u64 *a)
 {
-    if (op == 0 || op > OP_ZERO || n < nargs_min[op]) {
+    if (op == 0 || op > OP_BLOCK || n < nargs_min[op]) {
         head(i, op, "fail why=bad-step\n");
         return;
     }
@@ -549,6 +545,13 @@ static void step(u32 i, u32 op, u32 n, const u64 *a)
     case OP_R32: head(i, op, "ok"); kv("val", r32(a[0])); puts_("\n"); break;
     case OP_R64: head(i, op, "ok"); kv("val", r64(a[0])); puts_("\n"); break;
     case OP_ZERO: zero(a[0], a[1]); head(i, op, "ok\n"); break;
+    case OP_BLOCK:                           /* a[0] address, then doublewords */
+        for (u32 k = n - 1; k >= 1; k--) {   /* the first doubleword last */
+            w64(a[0] + 8 * (u64)(k - 1), a[k]);
+        }
+        barrier();
+        head(i, op, "ok\n");
+        break;
     case OP_STRTAB: op_strtab(i, a); break;
     case OP_CMDQ: case OP_EVTQ: op_queue(i, op, a); break;
     case OP_CR0: op_cr0(i, a); break;
