@@ -269,7 +269,11 @@ class Runner:
             return v
         v.qemu_version = self.qemu_version
         try:
-            await self._run(s, v)
+            if "guest" in s.extra:  # the guest-driven tier (conformance.nested.guest)
+                from conformance.nested.guest import run_guest
+                await run_guest(self, s, v)
+            else:
+                await self._run(s, v)
         except HarnessError as e:
             v.status, v.reason = "infra-error", str(e)
         except Exception as e:  # a harness bug: QEMU is reaped, the verdict says so

@@ -76,7 +76,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _ROW_RE = re.compile(r"^(P\d+a?|A\d+|AS\d+|H\d+|M\d+|O\d+|2a|2b|5[abc]|7[ab]|10|F\d*)$")
 _SCENARIO_KEYS = {
     "name", "rows", "tiers", "args", "events", "host", "observe", "requires",
-    "description", "nonconformance",
+    "description", "nonconformance", "guest",
 }
 _HOST_KEYS = {"idr0", "idr1", "idr3", "idr5", "info_type", "nesting", "cmdqv", "vfio_group"}
 _NC_KEYS = {"reason", "evidence", "fields", "profiles"}
@@ -303,9 +303,16 @@ def parse_scenario(d: Any, source: str = "") -> Scenario:
             fields=_str_list(where, "nonconformance.fields", n["fields"]),
             profiles=_str_list(where, "nonconformance.profiles", n.get("profiles", [])),
         )
+    extra: dict[str, Any] = {}
+    if "guest" in d:  # the guest-driven tier's steps (reference_model.guest_steps)
+        from .guest_steps import GuestStepError, parse_steps
+        try:
+            extra["guest"] = parse_steps(where, d["guest"])
+        except GuestStepError as e:
+            raise ScenarioError(str(e)) from None
     return Scenario(name=name, rows=rows, tiers=tiers, argv=argv, events=events, host=host,
                     observe=observe, requires=requires, description=desc, nonconformance=nc,
-                    source=source)
+                    source=source, extra=extra)
 
 
 def load_file(path: str | Path) -> list[Scenario]:
