@@ -272,7 +272,7 @@ class _Play:
             out["report"] = {"status": "ok", "gbpa": hx(g_gbpa(a["abort"]))}
         elif k == "cmd":
             self._cmd(a, out)
-        elif k == "msi":
+        elif k in ("msi", "msix"):
             self._msi(a, out)
         elif k == "read" and a["register"] == "GERROR":
             out["report"] = {"status": "ok", "val": hx(sm.gerror)}

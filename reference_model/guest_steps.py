@@ -90,6 +90,8 @@ CR0_BITS = {"smmuen": 1, "eventqen": 4, "cmdqen": 8}
 GBPA_ABORT = 1 << 20
 ACPI_SIGS = ("IORT", "DSDT")
 SMMU_DEFAULT_BASE = 0x0C000000
+#: ToUUID("E5C937D0-3553-4D7A-9117-EA4D19C3434D"), the PCI firmware _DSM
+DSM_UUID = bytes.fromhex("d037c9e553357a4d9117ea4d19c3434d")
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,10 @@ def _records(s: GuestStep) -> list[tuple[int, list[int]]]:
     if k == "eventq_read":
         return [(OP[k], [])]
     if k == "acpi":
-        return [(OP[k], [int.from_bytes(a["table"].encode(), "little")])]
+        sig = int.from_bytes(a["table"].encode(), "little")
+        if a["table"] == "DSDT":  # only the PCI host bridge _DSM: 64 bytes from its UUID
+            return [(OP[k], [sig, 64, *struct.unpack("<QQ", DSM_UUID)])]
+        return [(OP[k], [sig])]
     if k == "delay":
         return [(OP[k], [a["count"]])]
     raise GuestStepError(f"step kind '{k}' has no encoding")  # pragma: no cover

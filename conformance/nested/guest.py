@@ -145,7 +145,8 @@ def guest_argv(base: list[str], files: _Files, payload: str) -> list[str]:
     d = files.dir
     out += ["-bios", payload, "-fw_cfg", f"name={SCRIPT_NAME},file={d}/steps.bin",
             "-serial", f"file:{d}/serial.log", "-D", f"{d}/trace.log"]
-    for ev in TRACE_EVENTS:
+    # $SMMUV3_GUEST_TRACE: extra trace patterns for debugging (kept in the logs, not judged)
+    for ev in (*TRACE_EVENTS, *os.environ.get("SMMUV3_GUEST_TRACE", "").split()):
         out += ["-trace", ev]
     return out
 

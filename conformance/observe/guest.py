@@ -23,6 +23,7 @@ from typing import Any
 from conformance.normalise import split_stderr
 from conformance.observe.iort import IortError, parse_iort
 from conformance.observe.trace import parse as parse_trace
+from reference_model.guest_steps import DSM_UUID
 
 MARKER = 0x5E900000
 _LINE_RE = re.compile(r"^G (\d+) (\S+) (ok|fail|data)\s*(.*)$")
@@ -37,8 +38,6 @@ _INV_RE = re.compile(r"data_type=(\d+) entry_len=(\d+) entry_num=(\d+) done_num=
 _MSI_RE = re.compile(r"MSI iova = (0x[0-9a-f]+) is translated into (0x[0-9a-f]+)")
 _VIOMMU_RE = re.compile(r"type=(\d+)")
 _HWPT_RE = re.compile(r"flags=(0x[0-9a-f]+) hwpt_type=(\d+)")
-#: the ``_DSM`` UUID E5C937D0-3553-4D7A-9117-EA4D19C3434D as ToUUID bytes
-DSM_UUID = bytes.fromhex("d037c9e55335 7a4d 9117ea4d19c3434d".replace(" ", ""))
 
 
 @dataclass

@@ -72,9 +72,16 @@ static inline u64 r64(u64 a) { return *(volatile u64 *)a; }
 static inline void barrier(void) { __asm__ volatile("dsb sy" ::: "memory"); }
 
 /* ------------------------------------------------------------------ output */
+/*
+ * Every UART access is a trap to L2's QEMU (expensive on the nested tier), so TXFF is
+ * polled once per line, not per character: QEMU's PL011 drains its FIFO into a file
+ * chardev synchronously, so the FIFO never fills in between.
+ */
 static void putc_(char c)
 {
-    while (r32(UART + 0x18) & (1 << 5)) {
+    if (c == 'G') {
+        while (r32(UART + 0x18) & (1 << 5)) {
+        }
     }
     w32(UART, (u32)c);
 }
@@ -469,7 +476,7 @@ static void op_evt_read(u32 i)
 }
 
 /* ------------------------------------------------------------------ ACPI */
-static void op_acpi(u32 i, const u64 *a)
+static void op_acpi(u32 i, u32 n, const u64 *a)
 {
     u32 size = 0;
     u16 sel = fw_cfg_find("etc/acpi/tables", &size);
@@ -489,7 +496,20 @@ static void op_acpi(u32 i, const u64 *a)
             continue;
         }
         /* no checksum test: in fw_cfg's blob the table loader has not set it yet */
-        for (u32 b = 0; b < len; b += 32) {
+        u32 from = 0;
+        if (n >= 4 && a[1]) {                /* only a window from a byte pattern */
+            for (from = 36; from + 16 <= len; from++) {
+                u32 c = 0;
+                while (c < 16 && r8(t + from + c) == (u8)(a[2 + c / 8] >> (8 * (c % 8)))) {
+                    c++;
+                }
+                if (c == 16) {
+                    break;
+                }
+            }
+            len = from + a[1] < len ? from + (u32)a[1] : len;
+        }
+        for (u32 b = from; b < len; b += 32) {
             head(i, OP_ACPI, "data ");
             for (u32 c = b; c < b + 32 && c < len; c++) {
                 u8 v = r8(t + c);
@@ -559,7 +579,7 @@ static void step(u32 i, u32 op, u32 n, const u64 *a)
     case OP_STE: op_ste(i, a); break;
     case OP_CMD: op_cmd(i, a); break;
     case OP_EVT_READ: op_evt_read(i); break;
-    case OP_ACPI: op_acpi(i, a); break;
+    case OP_ACPI: op_acpi(i, n, a); break;
     case OP_DELAY:
         for (volatile u64 d = 0; d < a[0]; d++) {
         }
