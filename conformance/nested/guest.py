@@ -251,6 +251,9 @@ async def run_guest(runner: Runner, s: Scenario, v: Verdict) -> None:
     try:
         payload = await asyncio.to_thread(build_payload)
     except ImageError as e:
+        if "not found" in str(e):  # no cross compiler: this machine cannot run the tier
+            v.status, v.reason = "skipped", f"guest payload cannot be built: {e}"
+            return
         raise HarnessError(f"guest payload: {e}") from None
     files = await _files_for(runner)
     run: GuestRun | None = None
