@@ -31,12 +31,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nested_cost import bare_cycle  # noqa: E402
+from nested_cost import bare_cycle
 
-from conformance.nested.host import NestedHost  # noqa: E402
-from conformance.runner import Runner, RunOptions, run_scenarios  # noqa: E402
-from images.payload_build import build_payload  # noqa: E402
-from reference_model.scenario import Scenario, load_catalogue, select  # noqa: E402
+from conformance.nested.host import NestedHost
+from conformance.runner import Runner, RunOptions, run_scenarios
+from images.payload_build import build_payload
+from reference_model.scenario import Scenario, load_catalogue, select
 
 
 def payload_costs(repeat: int) -> dict[str, Any]:

@@ -13,7 +13,8 @@ G 1 cmd ok err=0x0 gerror=0x0
 G 2 msi ok enabled=0x1
 G end
 """
-TRACE = """iommufd_backend_alloc_hwpt  iommufd=22 dev_id=1 pt_id=2 flags=0x1 hwpt_type=0 len=0 data_ptr=0x0 out_hwpt=3 (0)
+TRACE = """\
+iommufd_backend_alloc_hwpt  iommufd=22 dev_id=1 pt_id=2 flags=0x1 hwpt_type=0 len=0 data_ptr=0x0 out_hwpt=3 (0)
 iommufd_backend_alloc_viommu  iommufd=22 dev_id=1 type=1 hwpt_id=3 data_ptr=0x0 data_len=0x0 viommu_id=4 (0)
 iommufd_backend_alloc_hwpt  iommufd=22 dev_id=1 pt_id=4 flags=0x0 hwpt_type=2 len=16 data_ptr=0xffffec4ecd00 out_hwpt=5 (0)
 iommufd_backend_alloc_hwpt  iommufd=22 dev_id=1 pt_id=4 flags=0x0 hwpt_type=2 len=16 data_ptr=0xffffec4eccf0 out_hwpt=6 (0)
@@ -24,7 +25,7 @@ iommufd_backend_alloc_vdev  iommufd=22 dev_id=1 viommu_id=4 virt_id=0x10 vdev_id
 smmuv3_accel_install_ste vSID=0x10 ste type=bypass hwpt_id=0x6
 smmuv3_write_mmio addr: 0xe00 val:0x5e900002 size: 0x4(0)
 kvm_arm_fixup_msi_route MSI iova = 0xdead040 is translated into 0x8090040
-"""
+"""  # noqa: E501 (recorded trace lines)
 STEPS = parse_steps("t", [{"pci_find": "8086:10d3"},
                           {"cmd": {"op": "CFGI_STE", "sid": 0x10}},
                           {"msi": {"doorbell": 0xDEAD040}}])
@@ -59,7 +60,7 @@ def test_hang_keeps_last_line_and_judges_report_by_predicted_keys() -> None:
                                                        "id": "0x10d38086"}}]}
     assert judge_guest(exp, obs, s, "qemu-11.1")[0] == "pass"
     obs["steps"][0]["report"]["sid"] = "0x18"
-    st, reason, diffs = judge_guest(exp, obs, s, "qemu-11.1")
+    st, _reason, diffs = judge_guest(exp, obs, s, "qemu-11.1")
     assert st == "nonconformance" and diffs[0]["path"] == "steps[0].report.sid"
 
 
