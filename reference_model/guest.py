@@ -20,6 +20,9 @@ L2's trace):
     (§7a: one entry per forwarded command, no batching);
 ``msi_routes``
     ``[gIOVA, GPA]`` per ``kvm_arm_fixup_msi_route`` (§6 M1/M4);
+``veventqs``
+    ``"type=1 ret=0"`` per ``iommufd_viommu_alloc_eventq`` (§5b: at the first CR0
+    write with EVENTQEN once a vIOMMU exists);
 ``acpi``
     for ``acpi`` steps: the RMR nodes of the IORT (O2) or the DSDT ``_DSM`` function-0
     bitmap (O5).
@@ -47,7 +50,7 @@ TRACE_EVENTS = (
     "smmuv3_accel_install_ste", "smmuv3_accel_translate_ste",
     "iommufd_backend_alloc_viommu", "iommufd_backend_alloc_vdev",
     "iommufd_backend_alloc_hwpt", "iommufd_backend_invalidate_cache",
-    "kvm_arm_fixup_msi_route",
+    "kvm_arm_fixup_msi_route", "iommufd_viommu_alloc_eventq",
 )
 #: the payload reads the first user-created SMMU here (§0)
 FIRST_SMMU_BASE = 0x0C000000
@@ -84,6 +87,7 @@ class _Smmu:
     strtab: tuple[int, int, int] | None = None  # (format 0/1, log2size, split)
     stes: dict[int, list[int]] = field(default_factory=dict)
     cmd_error: bool = False  # CMDQ_ERR pending (acknowledged by the payload)
+    veventq: bool = False  # the vEVENTQ exists
 
 
 @dataclass
@@ -135,7 +139,7 @@ def setup(argv: Sequence[str], smmus: dict[str, Any], profile_mechanism: str) ->
 
 def _empty() -> dict[str, Any]:
     return {"report": {"status": "ok"}, "ste_installs": [], "translate_stes": [],
-            "vdevs": [], "invalidations": [], "msi_routes": []}
+            "vdevs": [], "invalidations": [], "msi_routes": [], "veventqs": []}
 
 
 FORWARD_ENTRY = "type=1 len=16 num=1 done=1 ret=0"
@@ -268,6 +272,10 @@ class _Play:
             sm.stes[a["sid"]] = ste_words(a)
         elif k == "cr0":
             sm.smmuen, sm.cmdqen = a["smmuen"], a["cmdqen"]
+            if a["eventqen"] and sm.viommu and not sm.veventq:
+                sm.veventq = True
+                out["veventqs"].append("type=1 ret=0")
+                self.fired.append(g.VEVENTQ.id)
         elif k == "gbpa":
             sm.gbpa_abort = a["abort"]
             out["report"] = {"status": "ok", "gbpa": hx(g_gbpa(a["abort"]))}

@@ -37,6 +37,7 @@ _INV_RE = re.compile(r"data_type=(\d+) entry_len=(\d+) entry_num=(\d+) done_num=
                      r".*\((-?\d+)\)")
 _MSI_RE = re.compile(r"MSI iova = (0x[0-9a-f]+) is translated into (0x[0-9a-f]+)")
 _VIOMMU_RE = re.compile(r"type=(\d+)")
+_EVQ_RE = re.compile(r"type=(\d+) .*\((-?\d+)\)")
 _HWPT_RE = re.compile(r"flags=(0x[0-9a-f]+) hwpt_type=(\d+)")
 
 
@@ -99,7 +100,7 @@ def split_phases(trace_text: str) -> tuple[list[tuple[str, str]], dict[int, list
 
 def _events(lines: list[tuple[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {"ste_installs": [], "translate_stes": [], "vdevs": [],
-                           "invalidations": [], "msi_routes": []}
+                           "invalidations": [], "msi_routes": [], "veventqs": []}
     for name, args in lines:
         if name == "smmuv3_accel_install_ste":
             v, t = _VSID_RE.search(args), _TYPE_RE.search(args)
@@ -115,6 +116,9 @@ def _events(lines: list[tuple[str, str]]) -> dict[str, Any]:
             out["invalidations"].append(
                 f"type={m.group(1)} len={m.group(2)} num={m.group(3)} done={m.group(4)} "
                 f"ret={m.group(5)}" if m else args)
+        elif name == "iommufd_viommu_alloc_eventq":
+            m = _EVQ_RE.search(args)
+            out["veventqs"].append(f"type={m.group(1)} ret={m.group(2)}" if m else args)
         elif name == "kvm_arm_fixup_msi_route":
             m = _MSI_RE.search(args)
             if m:

@@ -20,6 +20,10 @@ VIOMMU_SEQUENCE = register("5b.sequence", "5b", "merged",
 #: when no STE can be fetched (``smmuv3_accel_alloc_vdev`` runs before ``smmu_find_ste``)
 VDEV_AT_INSTALL = register("5b.vdev-lazy", "5b", "merged",
                            doc="iommufd_backend_alloc_vdev at the first CFGI_STE of the SID")
+#: §5b: the vEVENTQ (type 1) is allocated when the guest enables the event queue and a
+#: vIOMMU exists (``smmuv3_accel_alloc_veventq`` on every CR0 write; once)
+VEVENTQ = register("5b.veventq", "5b", "11.1",
+                   doc="iommufd_viommu_alloc_eventq type=1 at the first CR0.EVENTQEN")
 #: §5c: the range forms install every accel device whose SID is in the range
 CFGI_RANGE = register("5c.cfgi-range", "5c", "merged",
                       doc="CFGI_STE_RANGE/CFGI_ALL: install for accel devices in range")
