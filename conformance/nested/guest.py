@@ -67,13 +67,29 @@ class _Files:
         raise NotImplementedError
 
 
+#: (L1 boot, payload sha256) pairs whose payload is already in L1's /run/guest
+_staged: set[tuple[int, str]] = set()
+
+
 class _L1Files(_Files):
-    def __init__(self, qga: Any, n: int) -> None:
+    def __init__(self, qga: Any, n: int, boot: int) -> None:
         self.qga = qga
+        self.boot = boot
         self.dir = f"/run/guest/{os.getpid()}-{n}"
+        self._made = False
+
+    async def stage_payload(self, data: bytes, sha: str) -> str:
+        """The payload's path in L1, written once per L1 boot."""
+        path = f"/run/guest/payload-{sha[:16]}.bin"
+        if (self.boot, sha) not in _staged:
+            await self.put(path, data)
+            _staged.add((self.boot, sha))
+        return path
 
     async def put(self, path: str, data: bytes) -> None:
-        await self.qga.sh(f"mkdir -p {self.dir}", timeout=15.0)
+        if not self._made:  # one mkdir per scenario (it also creates /run/guest)
+            await self.qga.sh(f"mkdir -p {self.dir}", timeout=15.0)
+            self._made = True
         handle = await self.qga.execute("guest-file-open", {"path": path, "mode": "w"})
         try:
             for off in range(0, len(data), 48 << 10):
@@ -124,7 +140,7 @@ async def _files_for(runner: Runner) -> _Files:
     if isinstance(host, NestedHost):
         l1 = await host._ensure_l1()
         _counter += 1
-        return _L1Files(l1.qga, _counter)
+        return _L1Files(l1.qga, _counter, id(l1) + len(host.boot_seconds))
     if isinstance(host, LocalHost):
         return _LocalFiles()
     raise HarnessError(f"guest scenarios cannot run on the '{host.tier}' tier's host")
@@ -261,9 +277,12 @@ async def run_guest(runner: Runner, s: Scenario, v: Verdict) -> None:
     exit_info: dict[str, Any] = {}
     try:
         base = compose_argv(s, runner.host)
-        await files.put(f"{files.dir}/payload.bin", payload.path.read_bytes())
         await files.put(f"{files.dir}/steps.bin", compile_script(steps, smmu_base(base)))
-        argv = guest_argv(base, files, f"{files.dir}/payload.bin")
+        if isinstance(files, _L1Files):
+            bios = await files.stage_payload(payload.path.read_bytes(), payload.sha256)
+        else:
+            bios = str(payload.path)  # a local QEMU reads the cached file itself
+        argv = guest_argv(base, files, bios)
         proc = await runner.host.start(argv)
         v.argv = list(proc.argv)
         session = QmpSession(proc, startup_timeout=runner.options.startup_timeout,

@@ -21,6 +21,8 @@ The modules, by catalogue section:
 ``invalidation``       §7a command forwarding to the host
 ``pci_slots``          F: PCI devfn assignment, slot errors, the PCIe port warning
 ``trace``              §0 traces: O7 and AS1 trace events (only when observed)
+``guest``              the guest tier: §5b sequence/vDEVICE/vEVENTQ, §5c fetch/range/
+                       CERROR_ILL, §7a stage-2, M1 doorbell, M5, O2/O5 from the guest
 =====================  ==============================================================
 """
 
