@@ -249,8 +249,23 @@ class _Play:
             out["report"] = {"status": "missing"}  # QEMU dies inside the config write
             self.fired.append("M5.msi-gpa-zero")
             return
+        if gpa is None and st.mechanism != "msi-gpa":
+            gpa = self._walk(a["doorbell"])  # v4/v5: the IOMMU AS translates the gIOVA
         if gpa is not None:
             out["msi_routes"].append([hx(a["doorbell"]), hx(gpa)])
+
+    def _walk(self, iova: int) -> int | None:
+        """The emulated SMMU's translation of an MSI gIOVA for the (single) vfio device,
+        where it is an identity: SMMU disabled with GBPA bypass, or a bypass STE.  An
+        abort leaves no route (the fix-up fails); an S1 walk is not modelled (None)."""
+        s = self.s
+        if not s.smmuen:
+            return None if s.gbpa_abort else iova
+        dev = next((d for d in self.st.devices.values() if d.vfio), None)
+        words = self._ste(dev.sid) if dev is not None else None
+        if words is None or not words[0] & 1:
+            return None
+        return iova if (words[0] >> 1) & 7 == 4 else None
 
     # -------------------------------------------------------------- one step
     def step(self, s: GuestStep) -> dict[str, Any]:

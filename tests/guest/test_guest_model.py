@@ -80,3 +80,18 @@ def test_acpi_from_the_guest() -> None:
         "rmr_nodes": [["0x8000000", "0x100000"]]}
     assert run(ACCEL, [{"acpi": "DSDT"}])["steps"][0]["acpi"] == {"dsm_functions": "0x21"}
     assert run(CTL, [{"acpi": "DSDT"}])["steps"][0]["acpi"] == {"dsm_functions": "0x0"}
+
+
+def test_profiles_v4_v5_walk_the_giova_instead_of_msi_gpa() -> None:
+    """M6: before v6 there is no msi-gpa; get_msi_address_space hands KVM the IOMMU AS,
+    so with the SMMU off (GBPA bypass) the route gets the gIOVA itself."""
+    from reference_model.guest import msi_mechanism
+    from reference_model.profiles import resolve
+
+    assert msi_mechanism(resolve("qemu-11.1").b.msi_gpa_phase) == "msi-gpa"
+    mech = msi_mechanism(resolve("series-v5").b.msi_gpa_phase)
+    assert mech == "address-space"
+    main = predict(ACCEL, observe=("msi_gpa",), profile="series-v5")
+    st = setup(ACCEL, main.smmus or {}, mech)
+    p = predict_guest(parse_steps("t", [{"msi": {"doorbell": 0xDEAD040}}]), st)
+    assert p["steps"][0]["msi_routes"] == [["0xdead040", "0xdead040"]]
