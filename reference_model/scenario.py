@@ -50,6 +50,10 @@ Keys of a ``[[scenario]]`` table:
     host capabilities the scenario needs beyond its tier (``iommufd``, ``vfio``).
 ``description``
     one line for humans.
+``guest``
+    steps a bare-metal payload in the guest plays after start-up (the guest-driven tier,
+    docs/guest.md): ``[{ pci_find = "8086:10d3" }, { msi = { doorbell = 0xdead040 } }]``;
+    vocabulary in :mod:`reference_model.guest_steps`.
 ``nonconformance``
     a *known* QEMU bug: ``{ reason = "...", evidence = "...", fields = ["devices.nic0"] }``.
     The scenario is then expected to disagree with the model on exactly those field
