@@ -23,6 +23,8 @@ fi
 missing=()
 [ -x /usr/bin/qemu-system-aarch64 ] || missing+=(qemu-system-arm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# the guest-driven tier's payload (images/payload/) is cross-built with it
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing+=(gcc-aarch64-linux-gnu)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup.sh: installing ${missing[*]} with apt-get" >&2
@@ -35,6 +37,7 @@ fi
 # iommufd image, whose kernel is cross-built from Debian's linux-source-7.3 (about 10
 # minutes on 2 cores, cached) with Debian's gcc-aarch64-linux-gnu.
 .venv/bin/python -m images build stock
+.venv/bin/python -m images payload
 if [ "${1:-}" = "--iommufd" ]; then
   kmissing=()
   for t in aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu flex:flex bison:bison bc:bc \

@@ -52,6 +52,10 @@ Keys of a ``[[scenario]]`` table:
     host capabilities the scenario needs beyond its tier (``iommufd``, ``vfio``).
 ``description``
     one line for humans.
+``guest``
+    steps a bare-metal payload in the guest plays after start-up (the guest-driven tier,
+    docs/guest.md): ``[{ pci_find = "8086:10d3" }, { msi = { doorbell = 0xdead040 } }]``;
+    vocabulary in :mod:`catalogue.guest_steps`.
 ``nonconformance``
     a *known* QEMU bug: ``{ reason = "...", evidence = "...", fields = ["devices.nic0"] }``.
     The scenario is then expected to disagree with the model on exactly those field
@@ -72,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from catalogue.aliases import OLD_FILES
+from catalogue.guest_steps import GuestStepError, parse_steps
 from catalogue.observables import OBSERVABLES
 from catalogue.vocabulary import REQUIREMENTS, ROW_RE, TIERS
 
@@ -79,7 +84,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _ROW_RE = ROW_RE
 _SCENARIO_KEYS = {
     "name", "rows", "tiers", "args", "events", "host", "observe", "requires",
-    "description", "nonconformance",
+    "description", "nonconformance", "guest",
 }
 _HOST_KEYS = {"idr0", "idr1", "idr3", "idr5", "info_type", "nesting", "cmdqv", "vfio_group"}
 _NC_KEYS = {"reason", "evidence", "fields", "profiles"}
@@ -306,9 +311,15 @@ def parse_scenario(d: Any, source: str = "") -> Scenario:
             fields=_str_list(where, "nonconformance.fields", n["fields"]),
             profiles=_str_list(where, "nonconformance.profiles", n.get("profiles", [])),
         )
+    extra: dict[str, Any] = {}
+    if "guest" in d:  # the guest-driven tier's steps (catalogue.guest_steps)
+        try:
+            extra["guest"] = parse_steps(where, d["guest"])
+        except GuestStepError as e:
+            raise ScenarioError(str(e)) from None
     return Scenario(name=name, rows=rows, tiers=tiers, argv=argv, events=events, host=host,
                     observe=observe, requires=requires, description=desc, nonconformance=nc,
-                    source=source)
+                    source=source, extra=extra)
 
 
 def load_file(path: str | Path) -> list[Scenario]:

@@ -21,6 +21,14 @@ from conformance.errors import QmpTimeout
 from conformance.result import Status
 from conformance.tiers.host import ExitStatus, QemuProcess
 
+#: how many of QEMU's last stderr lines a verdict keeps
+STDERR_TAIL_LINES = 20
+
+
+def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last ``lines`` lines of QEMU's stderr."""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
 #: signals QEMU raises on itself: assert()/abort(), bad memory access, bad instruction
 CRASH_SIGNALS = frozenset({signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE,
                            signal.SIGILL, signal.SIGTRAP, signal.SIGSYS})

@@ -51,6 +51,7 @@ from conformance.classify import (
     classify_hang,
     externally_terminated,
     is_stopped,
+    stderr_tail,
 )
 from conformance.compare import judge
 from conformance.errors import (
@@ -70,6 +71,7 @@ from conformance.result import Status, Verdict
 from conformance.select import DEFAULT_PROFILE
 from conformance.session import CommandFailed, QmpSession
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess
+from conformance.tiers.nested.guest import run_guest
 from reference_model import CmdlineError, ProfileError, TypeHierarchy
 from reference_model.errors import ModelError
 from reference_model.qom import TypeHierarchyError
@@ -80,7 +82,6 @@ logger.addHandler(logging.NullHandler())
 #: what the model raises on purpose when it does not cover a command line, profile or
 #: type table (the model's four ValueErrors join ModelError on the model's side)
 MODEL_ERRORS = (ModelError, CmdlineError, ProfileError, TypeHierarchyError)
-STDERR_TAIL_LINES = 20
 
 class Phase(enum.StrEnum):
     """Points of one scenario run where :attr:`RunOptions.fault` is called."""
@@ -122,10 +123,6 @@ class RunOptions:
 def compose_argv(scenario: Scenario, host: QemuHost) -> list[str]:
     """Scenario args plus ``host``'s tier args (:func:`conformance.select.compose_argv`)."""
     return select.compose_argv(scenario, host.tier_args())
-
-
-def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 class Runner:
@@ -184,7 +181,10 @@ class Runner:
             return v
         v.qemu_version = self.qemu_version
         try:
-            await self._run(s, v)
+            if "guest" in s.extra:  # the guest-driven tier (conformance.tiers.nested.guest)
+                await run_guest(self, s, v)
+            else:
+                await self._run(s, v)
         except HarnessError as e:
             v.status, v.reason = "infra-error", str(e)
         except Exception as e:  # a harness bug: QEMU is reaped, the verdict says so
@@ -269,12 +269,10 @@ class Runner:
     async def _attach_prediction(self, s: Scenario, v: Verdict,
                                  proc: QemuProcess) -> Prediction | None:
         try:
-            if self._types is None:
-                self._types = TypeHierarchy.from_qom_list_types(
-                    (await self.capabilities()).qom_types())
+            types = await self.type_hierarchy()
             # the host SMMU: the scenario's override, else the tier's probe
             host, v.host_smmu = model_host(s, self.host)
-            pred = select.predict_for(s, self.host.tier, self._types, host=host,
+            pred = select.predict_for(s, self.host.tier, types, host=host,
                                       profile=self.options.profile, argv=proc.argv[1:])
         except HarnessError as e:  # a failed host probe: the tier's problem, not QEMU's
             v.status, v.reason = "infra-error", str(e)
@@ -333,6 +331,21 @@ class Runner:
                 o.after_quit(ctx)
         raw.exit, raw.stderr = exit_status, proc.stderr_text()
         return raw
+
+    async def type_hierarchy(self) -> TypeHierarchy:
+        """The build's QOM types as the model takes them (probed once per runner)."""
+        if self._types is None:
+            self._types = TypeHierarchy.from_qom_list_types(
+                (await self.capabilities()).qom_types())
+        return self._types
+
+    async def play_events(self, s: Scenario, proc: QemuProcess,
+                          session: QmpSession) -> list[EventResult]:
+        """The scenario's QMP events, for a tier that observes by other means (the guest
+        tier): no observer hooks run between them."""
+        raw = RawObservation(started=True, exit=None, stderr="", observe=s.observe)
+        ctx = ObserveContext(proc, session, raw, self.options.command_timeout)
+        return await self._play_events(s, proc, session, ctx, [])
 
     async def _play_events(self, s: Scenario, proc: QemuProcess, session: QmpSession,
                            ctx: ObserveContext, wanted: list[Observer]) -> list[EventResult]:

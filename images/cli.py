@@ -8,6 +8,8 @@ Commands:
     print the manifest of a built variant.
 ``path VARIANT``
     print the variant's folder (exit 1 if it is not built).
+``payload``
+    build the guest-driven tier's payload (:mod:`artefacts.payload`; cached).
 
 Errors (missing package, missing host tool, failed kernel build) are one line on stderr
 and exit status 1.
@@ -20,7 +22,9 @@ import json
 import sys
 import time
 
-from . import ImageError
+from artefacts import ArtefactError
+from artefacts.payload import build_payload
+
 from .build import VARIANTS, build, find
 
 
@@ -33,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="parallel jobs for the kernel build (default: CPU count)")
     b.add_argument("--force", action="store_true", help="reassemble even if cached")
     b.add_argument("-q", "--quiet", action="store_true", help="print only the result")
+    sub.add_parser("payload", help="build the guest tier's payload (cached)")
     for name, helptext in (("show", "print a built variant's manifest"),
                            ("path", "print a built variant's folder")):
         s = sub.add_parser(name, help=helptext)
@@ -48,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
                 img = build(v, jobs=args.jobs, log=not args.quiet, force=args.force)
                 print(f"{v}: {img.dir} ({time.monotonic() - t0:.1f} s)")
             return 0
+        if args.action == "payload":
+            p = build_payload()
+            print(f"payload: {p.path} sha256 {p.sha256} "
+                  f"({'cached' if p.cached else f'built in {p.build_seconds:.2f} s'})")
+            return 0
         found = find(args.variant)
         if found is None:
             print(f"images: {args.variant} is not built (python -m images build "
@@ -58,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(found.dir)
         return 0
-    except ImageError as e:
+    except ArtefactError as e:  # ImageError included
         print(f"images: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

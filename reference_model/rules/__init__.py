@@ -25,6 +25,8 @@ The modules, by catalogue section:
 ``iort``               §8 O1-O4: the IORT (only when observed)
 ``pci_slots``          F: PCI devfn assignment, slot errors, the PCIe port warning
 ``trace``              §0 traces: O7 and AS1 trace events (only when observed)
+``guest``              the guest tier: §5b sequence/vDEVICE/vEVENTQ, §5c fetch/range/
+                       CERROR_ILL, §7a stage-2, M1 doorbell, M5, O2/O5 from the guest
 =====================  ==============================================================
 """
 

@@ -1,0 +1,97 @@
+"""The guest model against the catalogue rows it cites (§5b, §5c, §6, §7a, O2/O5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalogue.guest_steps import parse_steps
+from reference_model import predict
+from reference_model.guest import msi_mechanism, predict_guest, setup
+from reference_model.profiles import resolve
+
+ACCEL = ["-M", "virt", "-accel", "kvm", "-cpu", "host", "-bios", "x",
+         "-object", "iommufd,id=iommufd0",
+         "-device", "arm-smmuv3,primary-bus=pcie.0,id=smmu0,accel=on,ats=off,ril=on,"
+         "ssidsize=0,oas=44,cmdqv=off",
+         "-device", "vfio-pci,host=0000:01:00.0,id=vf0,bus=pcie.0,addr=0x2,iommufd=iommufd0"]
+CTL = ["-M", "virt", "-accel", "tcg", "-device", "arm-smmuv3,primary-bus=pcie.0,id=smmu0",
+       "-device", "e1000e,bus=pcie.0,addr=0x2,romfile="]
+SETUP = [{"stream_table": {"base": 0x41000000, "log2size": 8}},
+         {"cmdq": {"base": 0x41100000, "log2size": 6}}]
+
+
+def run(argv: list[str], raw: list[dict[str, Any]]) -> dict[str, Any]:
+    main = predict(argv, observe=("msi_gpa",))
+    return predict_guest(parse_steps("t", raw), setup(argv, main.smmus or {}, "msi-gpa"))
+
+
+def test_viommu_sequence_only_with_accel_vfio() -> None:
+    assert run(ACCEL, [{"read": "GERROR"}])["start"] == {
+        "nest_parent_hwpts": 1, "viommus": [1], "nested_hwpts": 2}
+    assert run(CTL, [{"read": "GERROR"}])["start"]["viommus"] == []
+
+
+def test_msi_route_uses_msi_gpa_whatever_the_giova() -> None:
+    p = run(ACCEL, [{"msi": {"doorbell": 0xDEAD040}}])
+    assert p["steps"][0]["msi_routes"] == [["0xdead040", "0x8090040"]]
+    assert run(CTL, [{"msi": {"doorbell": 0xDEAD040}}])["steps"][0]["msi_routes"] == []
+
+
+def test_msi_gpa_zero_is_predicted_to_abort() -> None:
+    argv = [a.replace("virt", "virt,its=off") if a == "virt" else a for a in ACCEL]
+    assert run(argv, [{"msi": {"doorbell": 0xDEAD040}}])["guest"] == "crashed"
+
+
+def test_ste_decision_table() -> None:
+    def install(cr0: list[str], ste: dict[str, Any], gbpa: str | None = None) -> Any:
+        raw: list[dict[str, Any]] = [*SETUP, {"cr0": cr0}, *([{"gbpa": gbpa}] if gbpa else []),
+               {"ste": {"sid": 0x10, **ste}}, {"cmd": {"op": "CFGI_STE", "sid": 0x10}}]
+        return run(ACCEL, raw)["steps"][-1]
+    assert install(["cmdqen"], {"config": "abort"})["ste_installs"] == [["0x10", "bypass"]]
+    assert install(["cmdqen"], {"config": "bypass"}, "abort")["ste_installs"] == [
+        ["0x10", "abort"]]
+    on = ["smmuen", "cmdqen"]
+    assert install(on, {"config": "bypass", "valid": False})["ste_installs"] == [
+        ["0x10", "abort"]]
+    assert install(on, {"config": "bypass"})["ste_installs"] == [["0x10", "bypass"]]
+    s1 = install(on, {"config": "s1", "cd": 0x41300000})
+    assert s1["ste_installs"] == [["0x10", "translate"]]
+    assert s1["translate_stes"] == [["0x10", "0:4130000b"]]
+    s2 = install(on, {"config": "s2"})
+    assert s2["ste_installs"] == [] and s2["report"]["err"] == "0x1"
+    assert s1["vdevs"] == ["0x10"]
+
+
+def test_invalidation_forwarding() -> None:
+    raw: list[dict[str, Any]] = [
+        *SETUP, {"cr0": ["smmuen", "cmdqen"]}, {"cmd": {"op": "CFGI_CD", "sid": 0x10}},
+           {"cmd": {"op": "CFGI_STE", "sid": 0x10}}, {"cmd": {"op": "CFGI_CD", "sid": 0x10}},
+           {"cmd": {"op": "TLBI_NH_ASID", "asid": 1}}, {"cmd": {"op": "TLBI_S12_VMALL"}},
+           {"cmd": {"op": "SYNC"}}]
+    steps = run(ACCEL, raw)["steps"]
+    n = [len(s["invalidations"]) for s in steps[3:]]
+    assert n == [0, 0, 1, 1, 0, 0]  # no vDEVICE yet; STE; CD; ASID; S12 (ILL); SYNC
+    assert steps[7]["report"]["err"] == "0x1"
+    ctl = run(CTL, raw)["steps"]
+    assert sum(len(s["invalidations"]) for s in ctl) == 0
+    assert ctl[7]["report"]["err"] == "0x1"  # stage 1 only: the same CERROR_ILL
+
+
+def test_acpi_from_the_guest() -> None:
+    assert run(ACCEL, [{"acpi": "IORT"}])["steps"][0]["acpi"] == {
+        "rmr_nodes": [["0x8000000", "0x100000"]]}
+    assert run(ACCEL, [{"acpi": "DSDT"}])["steps"][0]["acpi"] == {"dsm_functions": "0x21"}
+    assert run(CTL, [{"acpi": "DSDT"}])["steps"][0]["acpi"] == {"dsm_functions": "0x0"}
+
+
+def test_profiles_v4_v5_walk_the_giova_instead_of_msi_gpa() -> None:
+    """M6: before v6 there is no msi-gpa; get_msi_address_space hands KVM the IOMMU AS,
+    so with the SMMU off (GBPA bypass) the route gets the gIOVA itself."""
+
+    assert msi_mechanism(resolve("qemu-11.1").b.msi_gpa_phase) == "msi-gpa"
+    mech = msi_mechanism(resolve("series-v5").b.msi_gpa_phase)
+    assert mech == "address-space"
+    main = predict(ACCEL, observe=("msi_gpa",), profile="series-v5")
+    st = setup(ACCEL, main.smmus or {}, mech)
+    p = predict_guest(parse_steps("t", [{"msi": {"doorbell": 0xDEAD040}}]), st)
+    assert p["steps"][0]["msi_routes"] == [["0xdead040", "0xdead040"]]
