@@ -72,16 +72,15 @@ from conformance.select import DEFAULT_PROFILE
 from conformance.session import CommandFailed, QmpSession
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess
 from conformance.tiers.nested.guest import run_guest
-from reference_model import CmdlineError, ProfileError, TypeHierarchy
+from reference_model import TypeHierarchy
 from reference_model.errors import ModelError
-from reference_model.qom import TypeHierarchyError
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
 #: what the model raises on purpose when it does not cover a command line, profile or
-#: type table (the model's four ValueErrors join ModelError on the model's side)
-MODEL_ERRORS = (ModelError, CmdlineError, ProfileError, TypeHierarchyError)
+#: type table: its one root (reference_model/errors.py); anything else is a model bug
+MODEL_ERRORS = (ModelError,)
 
 class Phase(enum.StrEnum):
     """Points of one scenario run where :attr:`RunOptions.fault` is called."""

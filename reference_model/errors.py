@@ -13,13 +13,15 @@ The hierarchy::
           │                    type, JSON -device, a non-PCI device...), or QEMU's own
           │                    option-syntax error (``qemu_text``: what QEMU prints)
           ├── ProfileError     an unknown profile name (the message lists the known ones)
-          └── TypeHierarchyError
-                               a QOM type table that cannot be read (qom-list-types
-                               output or a JSON file)
+          ├── TypeHierarchyError
+          │                    a QOM type table that cannot be read (qom-list-types
+          │                    output or a JSON file)
+          └── GuestModelError  a guest step list the guest model does not cover
 
 ``ModelError`` is a ``ValueError`` so that callers written before it existed (``except
 ValueError``) keep working.  Each subclass is defined beside the code that raises it
-(:mod:`.cmdline`, :mod:`.profiles`, :mod:`.qom`) and re-exported by the package.
+(:mod:`.cmdline`, :mod:`.profiles`, :mod:`.qom`, :mod:`.guest`) and re-exported by the
+package.
 
 Not here: ``ScenarioError`` (a scenario file that does not parse) belongs to the
 scenario/prediction contract, not to the model.

@@ -42,6 +42,7 @@ from typing import Any
 from catalogue.guest_steps import COMMANDS, GuestStep, ste_words
 
 from . import cmdline
+from .errors import ModelError
 from .rules import guest as g
 from .rules import invalidation, ste
 
@@ -60,7 +61,7 @@ RMR_RANGE = ["0x8000000", "0x100000"]
 _READABLE = {"GERROR", "GBPA", "CR0", "CR0ACK"}
 
 
-class GuestModelError(ValueError):
+class GuestModelError(ModelError):
     """The guest scenario is outside what the model covers (one line)."""
 
 

@@ -45,7 +45,10 @@ from . import board, devices, lifecycle, results
 from .memo import BUILTIN_TYPES, RESOLVED, builtin_types, clear_caches
 from .run import DevError, Exit, Run, Stop
 
-__all__ = ["clear_caches", "predict"]
+#: observable name -> builder of its prediction (the observables built only when asked for)
+BUILDERS = results.BUILDERS
+
+__all__ = ["BUILDERS", "clear_caches", "predict"]
 
 
 def predict(argv: Sequence[str], events: Sequence[Event] = (), host: HostSmmu | None = None,
