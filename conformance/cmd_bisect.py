@@ -165,7 +165,7 @@ async def _run_all(pairs: dict[str, list[Scenario]], binary: str, a: argparse.Na
 
     def show(v: Verdict) -> None:
         print(v.headline(), flush=True)
-        if v.status not in ("pass", "skipped"):
+        if v.status not in ("pass", "skipped", "not-covered"):
             print(details(v), flush=True)
 
     out: list[Verdict] = []

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -66,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="run every scenario N times, fresh QEMU each time, and fail naming "
                         "any scenario whose verdict changed (flakiness; default: 1)")
+    p.add_argument("--allow-host-paths", action="store_true",
+                   help="let scenario files name host paths (-serial file:, -device "
+                        "loader,file=...): trust them like code (docs/reliability.md)")
     p.add_argument("qemu_args", nargs=argparse.REMAINDER,
                    help="after '--': an ad-hoc QEMU command line to run as one scenario")
 
@@ -75,21 +77,25 @@ def adhoc_scenario(args: list[str], tier: str) -> Scenario:
                     observe=OBSERVABLES[:4], description="ad-hoc command line")
 
 
-def load(specs: list[str] | None) -> list[Scenario]:
+def load(specs: list[str] | None, allow_host_paths: bool = False) -> list[Scenario]:
+    from conformance.argcheck import validate
     if not specs:
         from reference_model.scenario import load_catalogue
-        return load_catalogue()
+        return validate(load_catalogue(), allow_host_paths)
     out: list[Scenario] = []
     for spec in specs:
-        out.extend(select(spec))
-    return out
+        got = select(spec)
+        if not got:  # an empty file would make a green run that tested nothing
+            raise ScenarioError(f"{spec}: holds no scenarios")
+        out.extend(got)
+    return validate(out, allow_host_paths)
 
 
 async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
                 binary: str) -> list[Verdict]:
     verdicts: list[Verdict] = []
     opts = RunOptions(profile=a.profile, log_root=Path(a.log_dir) if a.log_dir else None,
-                      command_timeout=a.timeout)
+                      command_timeout=a.timeout, startup_timeout=a.timeout)
 
     tap = None
     if a.tap:
@@ -101,7 +107,7 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
             tap.add(v)
         elif not a.json:
             print(v.headline(), flush=True)
-            if v.status not in ("pass", "skipped", "expected-nonconformance"):
+            if v.status not in ("pass", "skipped", "not-covered", "expected-nonconformance"):
                 print(details(v), flush=True)
 
     flakes: list[Flake] = []
@@ -114,8 +120,8 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
                     await runner.capabilities()
                 except BinaryError as e:
                     raise UsageError(str(e)) from None
-                except HarnessError:
-                    pass  # reported per scenario as infra-error
+                except HarnessError as e:  # remembered: each scenario says it at once
+                    print(f"capability probe failed: {e}", file=sys.stderr)
             if a.repeat > 1:
                 rounds = await run_repeated(scenarios, runner, a.repeat, jobs=a.jobs,
                                             on_verdict=show)
@@ -152,10 +158,18 @@ def run(a: argparse.Namespace) -> int:
     except BinaryError as e:
         raise UsageError(str(e)) from None
     try:
-        scenarios_for = {t: ([adhoc_scenario(extra, t)] if extra else load(a.scenario))
-                         for t in tiers}
+        scenarios_for = {t: ([adhoc_scenario(extra, t)] if extra
+                             else load(a.scenario, a.allow_host_paths)) for t in tiers}
+        if extra:  # the user's own line: only what the harness owns is refused
+            from conformance.argcheck import check_argv
+            check_argv(scenarios_for[tiers[0]][0].argv, "-- QEMU ARGS", True)
     except ScenarioError as e:
         raise UsageError(str(e)) from None
+    from conformance import preflight
+    preflight.check_profile(a.profile)
+    if a.html:
+        preflight.check_output_dir(a.html, "--html")
+    log_dir = preflight.claim_log_dir(a.log_dir) if a.log_dir else None
     try:
         verdicts = run_interruptible(_main(a, scenarios_for, binary.path))
         if a.json:
@@ -172,12 +186,21 @@ def run(a: argparse.Namespace) -> int:
                 raise UsageError(str(e)) from None
             print(f"HTML report: {page}", file=sys.stderr)
     except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        from conformance.output import EPIPE_EXIT, write_failed
+        write_failed("run", BrokenPipeError())
+        return EPIPE_EXIT
+    finally:
+        if log_dir is not None:
+            log_dir.release()
+    from conformance.preflight import log_failures
+    lost = log_failures()
+    if lost:  # asked-for logs are missing: say so, and do not pass as a clean run
+        raise UsageError(f"--log-dir: {len(lost)} log file(s) could not be written, "
+                         f"first: {lost[0]}")
     if a.bisect:
         from conformance.cmd_bisect import decide
         code, why = decide(verdicts)
         print(f"bisect: exit {code} ({why})", file=sys.stderr)
         return code
-    ran = [v for v in verdicts if v.status != "skipped"]
+    ran = [v for v in verdicts if v.status not in ("skipped", "not-covered")]
     return 1 if any(v.failed for v in ran) or getattr(a, "flakes", None) else 0

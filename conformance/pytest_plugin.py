@@ -136,8 +136,8 @@ class ConformanceSession:
 
     def check(self, v: Verdict) -> None:
         """Turn a verdict into the pytest outcome (see module docstring)."""
-        if v.status == "skipped":
-            pytest.skip(v.reason)
+        if v.status in ("skipped", "not-covered"):
+            pytest.skip(v.reason if v.status == "skipped" else f"not covered: {v.reason}")
         if v.status == "pass":
             return
         if v.status == "expected-nonconformance":

@@ -116,8 +116,8 @@ def tap_point(number: int, v: Verdict) -> list[str]:
     name = _escape(test_name(v))
     if v.status == "pass":
         return [f"ok {number} - {name}"]
-    if v.status == "skipped":
-        return [f"ok {number} - {name} # SKIP {_directive_text(v.reason or 'skipped')}"]
+    if v.status in ("skipped", "not-covered"):
+        return [f"ok {number} - {name} # SKIP {_directive_text(v.reason or v.status)}"]
     if v.status == "expected-nonconformance":
         head = f"not ok {number} - {name} # TODO known QEMU bug: {_directive_text(v.reason)}"
     elif v.status == "unexpected-pass":

@@ -223,7 +223,8 @@ class Runner:
     async def capabilities(self) -> Capabilities:
         async with self._caps_lock:
             if self._caps is None:
-                self._caps = await probe(self.host, self.binary)
+                self._caps = await probe(self.host, self.binary,
+                                         self.options.startup_timeout)
                 self.qemu_version = self._caps.version_text
             return self._caps
 
@@ -252,7 +253,9 @@ class Runner:
             return TRACE_NEEDS_LOCAL
         caps = await self.capabilities()
         drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
-        return caps.missing_for(s.argv, drivers)
+        from conformance.argcheck import is_capability_gap
+        why = caps.missing_for(s.argv, drivers)  # a name no build has is predicted instead
+        return why if why is None or is_capability_gap(why) else None
 
     # ----------------------------------------------------------------- running
     async def run(self, s: Scenario) -> Verdict:
@@ -266,6 +269,11 @@ class Runner:
             return v
         if reason is not None:
             v.reason = reason
+            return v
+        from conformance.argcheck import not_covered
+        reason = not_covered(s.argv)
+        if reason is not None:  # the model cannot say: not a finding either way
+            v.status, v.reason = "not-covered", reason
             return v
         v.qemu_version = self.qemu_version
         try:
@@ -461,6 +469,8 @@ class Runner:
             (d / TRACE_FILE).write_text(text)
         except OSError as e:
             logger.warning("cannot write %s to %s: %s", TRACE_FILE, d, e)
+            from conformance.preflight import log_write_failed
+            log_write_failed(d, e)
 
     def _write_logs(self, s: Scenario, v: Verdict) -> None:
         d = self.log_dir_for(s)
@@ -477,6 +487,8 @@ class Runner:
             (d / "verdict.json").write_text(v.to_json() + "\n")
         except OSError as e:
             logger.warning("cannot write logs to %s: %s", d, e)
+            from conformance.preflight import log_write_failed
+            log_write_failed(d, e)
 
 
 async def run_scenarios(scenarios: Iterable[Scenario], runner: Runner, jobs: int = 1,
