@@ -259,6 +259,9 @@ class LocalProcess(QemuProcess):
                 sock.close()
         self._stderr_cache = self.stderr_text()
         self._trace_cache = self.trace_text()
+        from conformance.strays import kill_strays
+        if kill_strays(f"unix:{self.workdir}/"):  # it forked away (-daemonize): contained
+            logger.warning("killed processes of %s that outlived it", self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self._cleaned = True
         _live.discard(self)
