@@ -85,7 +85,7 @@ class Fault:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind '{self.kind}' (choose from {KINDS})")
         if self.kind == "unlink-qmp":
-            self.phase = Phase.STARTED
+            self.phase, self.index = Phase.STARTED, 0  # STARTED is reached once
         if self.kind == "close-qmp" and self.phase is Phase.STARTED:
             self.phase = Phase.CONNECTED  # nothing to close before the connection
 

@@ -198,11 +198,8 @@ class LocalProcess(QemuProcess):
                 data = f.read(STDERR_READ_LIMIT)
         except OSError:
             return ""
-        text = data.decode("utf-8", errors="replace")
-        if size > STDERR_READ_LIMIT:  # drop the partial first line
-            text = f"[... {size - len(data)} bytes of stderr dropped ...]\n" + \
-                text.split("\n", 1)[-1]
-        return text
+        from conformance.stderr_summary import tail
+        return tail(data, size)  # marks what was dropped, keeps the real last line
 
     def trace_text(self) -> str | None:
         """The whole trace log (``None`` when not tracing); kept after clean-up."""

@@ -71,12 +71,13 @@ def split_stderr(text: str) -> tuple[str | None, list[str]]:
     """(error, warnings) from QEMU's stderr, prefixes removed."""
     warnings: list[str] = []
     errors: list[str] = []
-    for raw in text.splitlines():
+    from conformance.stderr_summary import cap_warnings, qemu_lines
+    for raw in qemu_lines(text):  # the harness's "bytes dropped" marker is not QEMU's
         line = strip_prefix(raw.rstrip())
         if not line:
             continue
         (warnings if "warning: " in line else errors).append(line)
-    return ("\n".join(errors) if errors else None), warnings
+    return ("\n".join(errors) if errors else None), cap_warnings(warnings)
 
 
 def devices_from(tree: Mtree) -> dict[str, DevicePrediction]:

@@ -156,7 +156,8 @@ def externally_terminated(stderr: str) -> str | None:
 
 def classify_end(status: ExitStatus, stderr: str, where: str) -> tuple[Status, str]:
     """Verdict status and reason for a QEMU that ended while the harness talked to it."""
-    last = (stderr.strip().splitlines() or [""])[-1].strip()
+    from conformance.stderr_summary import last_line
+    last = last_line(stderr)
     tail = f": {last}" if last else ""
     if status.signal is not None:
         if status.signal in CRASH_SIGNALS:
@@ -191,8 +192,9 @@ def compose_argv(scenario: Scenario, host: QemuHost) -> list[str]:
     return argv if sets_accel else [*argv, *host.tier_args()]
 
 
-def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES, keep_marker: bool = True) -> str:
+    from conformance.stderr_summary import tail_lines
+    return tail_lines(text, lines, keep_marker)
 
 
 def _predictor() -> Callable[..., Prediction]:
@@ -336,7 +338,7 @@ class Runner:
         if failure is not None or raw is None:
             v.status, v.reason = failure or ("nonconformance", "no observation")
             v.observation = Prediction(outcome="exits", exit_code=status.code,
-                                       error=stderr_tail(proc.stderr_text(), 5) or None
+                                       error=stderr_tail(proc.stderr_text(), 5, False) or None
                                        ).to_dict()
             expected = await self._attach_prediction(s, v, proc)
             if died is not None and expected is not None and s.nonconformance is not None \
