@@ -153,10 +153,38 @@ def check_events(s: Scenario, where: str) -> None:
                     f"integer or boolean, not {type(v).__name__} {v!r}")
 
 
+#: what a known nonconformance's ``fields`` may name (roots of the prediction's paths)
+PREDICTION_FIELDS = frozenset({"outcome", "exit_code", "error", "warnings", "devices",
+                               "smmus", "events", "iort", "trace"})
+_FIELD_RE = re.compile(r"^([a-z_]+)(\[(\d+)\])?(\..+)?$")
+
+
+def check_known_nonconformance(s: Scenario, where: str) -> None:
+    """``nonconformance.fields`` name prediction paths, ``profiles`` real profiles."""
+    nc = s.nonconformance
+    if nc is None:
+        return
+    for f in nc.fields:
+        m = _FIELD_RE.match(f)
+        if m is None or m[1] not in PREDICTION_FIELDS:
+            raise ScenarioError(f"{where}: nonconformance.fields: '{f}' is not a path of the "
+                                f"prediction (roots: {', '.join(sorted(PREDICTION_FIELDS))})")
+        if m[1] == "events" and m[3] is not None and int(m[3]) >= len(s.events):
+            raise ScenarioError(f"{where}: nonconformance.fields: '{f}': the scenario has "
+                                f"{len(s.events)} event(s)")
+    from reference_model.profiles import PROFILES
+
+    for p in nc.profiles:
+        if p not in PROFILES:
+            raise ScenarioError(f"{where}: nonconformance.profiles: unknown profile '{p}' "
+                                f"(known: {', '.join(PROFILES)})")
+
+
 def check_scenario(s: Scenario, allow_host_paths: bool = False) -> None:
     where = f"{s.source}: scenario '{s.name}'" if s.source else f"scenario '{s.name}'"
     check_argv(s.argv, where, allow_host_paths)
     check_events(s, where)
+    check_known_nonconformance(s, where)
 
 
 def not_covered(argv: Iterable[str]) -> str | None:

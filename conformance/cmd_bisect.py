@@ -159,7 +159,7 @@ async def _run_all(pairs: dict[str, list[Scenario]], binary: str, a: argparse.Na
     from conformance.tiers import host_for
 
     opts = RunOptions(log_root=Path(a.log_dir) if a.log_dir else None,
-                      command_timeout=a.timeout)
+                      command_timeout=a.timeout, startup_timeout=a.timeout)
     if a.profile:
         opts.profile = a.profile
 
@@ -188,9 +188,11 @@ def _select(a: argparse.Namespace) -> dict[str, list[Scenario]]:
     for t in tiers:
         if t not in TIER_HOSTS:
             raise UsageError(f"--tier {t}: unknown tier (choose from {', '.join(TIER_HOSTS)})")
+    from conformance.preflight import PreflightError, check_profile
     try:
         scenarios = load(a.scenario)
-    except ScenarioError as e:
+        check_profile(a.profile)  # a typo would make every commit a 125: bisect never ends
+    except (ScenarioError, PreflightError) as e:
         raise UsageError(str(e)) from None
     pairs: dict[str, list[Scenario]] = {}
     for t in tiers:
@@ -221,13 +223,13 @@ def _run(a: argparse.Namespace) -> int:
         ok, msg = build(a.build_cmd, a.build_dir, a.build_timeout, log)
         print(f"{PROG}: {msg}", file=sys.stderr if not ok else sys.stdout, flush=True)
         if not ok:
-            print(f"{PROG}: exit {SKIP} (cannot test: build failed)")
+            print(f"{PROG}: exit {SKIP} (cannot test: build failed)", file=sys.stderr)
             return SKIP
     try:
         binary = choose(a.qemu)
-    except BinaryError as e:
-        print(f"{PROG}: {e}")
-        print(f"{PROG}: exit {SKIP} (cannot test: no usable binary)")
+    except BinaryError as e:  # errors go to stderr, like every other command's
+        print(f"{PROG}: {e}", file=sys.stderr)
+        print(f"{PROG}: exit {SKIP} (cannot test: no usable binary)", file=sys.stderr)
         return SKIP
     verdicts = asyncio.run(_run_all(pairs, binary.path, a))
     code, why = decide(verdicts)

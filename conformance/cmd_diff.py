@@ -196,7 +196,7 @@ def run(a: argparse.Namespace) -> int:
         if t not in TIER_HOSTS:
             raise UsageError(f"--tier {t}: unknown tier (choose from {', '.join(TIER_HOSTS)})")
     try:
-        bin_a, bin_b = choose(a.qemu), choose(a.qemu_b)
+        bin_a, bin_b = choose(a.qemu), choose(a.qemu_b, "--qemu-b")
     except BinaryError as e:
         raise UsageError(str(e)) from None
     try:
@@ -205,9 +205,8 @@ def run(a: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     scenarios_for = {t: [s for s in scenarios if t in s.tiers] for t in tiers}
     if a.html:
-        html_dir = Path(a.html)
-        if html_dir.exists() and not html_dir.is_dir():
-            raise UsageError(f"--html {html_dir}: exists and is not a directory")
+        from conformance.preflight import check_output_dir
+        check_output_dir(a.html, "--html")  # before two whole runs, not after
 
     async def both() -> tuple[list[Verdict], list[Verdict], list[str]]:
         va = await _run_build(bin_a, scenarios_for, a, "A")

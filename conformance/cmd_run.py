@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from conformance.cli import UsageError
-from conformance.errors import BinaryError, HarnessError
+from conformance.errors import BinaryError, HarnessError, Interrupted
 from conformance.flaky import Flake, find_flaky, run_repeated, summary_line
 from conformance.qemu_binary import choose
 from conformance.report_text import details, summary
@@ -185,6 +185,11 @@ def run(a: argparse.Namespace) -> int:
             except ReportError as e:
                 raise UsageError(str(e)) from None
             print(f"HTML report: {page}", file=sys.stderr)
+    except Interrupted as e:
+        if a.tap:  # TAP consumers (meson) must see the run stopped, not missing points
+            from conformance.report_tap import TapWriter
+            TapWriter.bail_out_line(sys.stdout, str(e))
+        raise
     except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
         from conformance.output import EPIPE_EXIT, write_failed
         write_failed("run", BrokenPipeError())
