@@ -93,6 +93,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cfg = metafunc.config
     try:
         scenarios = load_catalogue(cfg.getoption("scenario_file"))
+        from conformance.argcheck import validate
+        scenarios = validate(scenarios)  # owned options, host paths, typos: usage errors
     except ScenarioError as e:
         raise pytest.UsageError(str(e)) from None
     tiers = cfg.getoption("tier") or ["tcg"]
