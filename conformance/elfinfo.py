@@ -7,6 +7,7 @@ hear that, not "not a QEMU system emulator".
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import struct
@@ -38,3 +39,20 @@ def why_not_runnable(path: str) -> str | None:
         return None
     return (f"it is an {arch} executable and this host is {host} (a QEMU built for "
             "another architecture; build or install one for this host)")
+
+
+#: errors of the host's file system, whichever file they hit
+HOST_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EMFILE, errno.ENFILE})
+
+
+def start_error(binary: str, workdir: str, e: OSError) -> str:
+    """One line for a failed QEMU start that blames the binary only when it is at fault.
+
+    A full or read-only temporary folder, or too many open files, is the host's
+    problem: the message names the folder, not the build (``git bisect`` must not
+    mark a commit bad because ``/tmp`` filled up)."""
+    why = e.strerror or str(e)
+    if e.errno in HOST_ERRNOS or (e.filename and str(e.filename).startswith(workdir)):
+        return (f"cannot set up the temporary folder {workdir}: {why} (the host, not "
+                f"{os.path.basename(binary)})")
+    return f"cannot start {binary}: {why_not_runnable(binary) or why}"

@@ -347,7 +347,8 @@ class LocalHost(QemuHost):
             if listener is not None:
                 listener.close()
             shutil.rmtree(workdir, ignore_errors=True)
-            raise HostError(f"cannot start {self.binary}: {e.strerror or e}") from None
+            from conformance.elfinfo import start_error
+            raise HostError(start_error(self.binary, str(workdir), e)) from None
         except BaseException:
             if listener is not None:
                 listener.close()

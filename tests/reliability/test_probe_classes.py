@@ -310,3 +310,32 @@ def test_11_bisect_errors_on_stderr(tmp_path: Path) -> None:
     r = cli("--qemu", str(tmp_path / "nope"), "--scenario", P1, command="bisect-run")
     assert r.returncode == 125
     assert r.stdout == "" and "no such file" in r.stderr
+
+
+def test_11_full_temp_dir_not_blamed_on_the_binary(qemu_binary: str, tmp_root: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+    import errno
+
+    from conformance.errors import HostError
+
+    real_open = builtins.open
+
+    def full_open(file: object, *a: object, **k: object) -> object:
+        if str(file).endswith("stderr.log"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        return real_open(file, *a, **k)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(builtins, "open", full_open)
+
+    async def go() -> str:
+        try:
+            await LocalHost(qemu_binary, tmp_root=str(tmp_root)).start(["-M", "none"])
+        except HostError as e:
+            return str(e)
+        return "started"
+
+    msg = asyncio.run(go())
+    assert "No space left" in msg and "the host, not" in msg, msg
+    assert not msg.startswith(f"cannot start {qemu_binary}")
+    assert leaks(tmp_root).count == 0
