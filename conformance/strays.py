@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 
 QEMU_MARK = "bin/qemu-system-"
@@ -49,11 +50,24 @@ def qemu_processes(marker: str = "") -> list[tuple[int, str]]:
     return [(p, c) for p, c in processes_naming(marker) if QEMU_MARK in c]
 
 
-def kill_strays(marker: str) -> list[int]:
-    """SIGKILL every process still naming ``marker`` (a reaped QEMU's folder); their pids."""
+def _gone(pid: int) -> bool:
+    """Exited (no such process, or a zombie: its sockets and files are released)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
+def kill_strays(marker: str, wait: float = 2.0) -> list[int]:
+    """SIGKILL every process still naming ``marker`` (a reaped QEMU's folder) and wait
+    up to ``wait`` seconds until they are gone (not our children: polled); their pids."""
     killed = []
     for pid, _ in processes_naming(marker):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
+    deadline = time.monotonic() + wait
+    while killed and not all(_gone(p) for p in killed) and time.monotonic() < deadline:
+        time.sleep(0.002)
     return killed
