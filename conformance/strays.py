@@ -45,9 +45,22 @@ def processes_naming(marker: str) -> list[tuple[int, str]]:
     return out
 
 
+def is_qemu(argv: list[str]) -> bool:
+    """Whether the program of ``argv`` is a QEMU system emulator: ``argv[0]`` itself, or
+    what a loader (``ld-linux ... --library-path L .../bin/qemu-system-aarch64``) or an
+    interpreter runs.  A path given as an option's value (``pytest --qemu PATH``) is
+    not the program."""
+    for i, a in enumerate(argv[:4]):
+        if os.path.basename(a).startswith("qemu-system-") and (
+                i == 0 or not argv[i - 1].startswith("-")):
+            return True
+    return False
+
+
 def qemu_processes(marker: str = "") -> list[tuple[int, str]]:
     """QEMU system emulators (also run through a loader) whose command line has ``marker``."""
-    return [(p, c) for p, c in processes_naming(marker) if QEMU_MARK in c]
+    return [(p, c) for p, c in processes_naming(marker) if QEMU_MARK in c and
+            is_qemu(c.split(" "))]
 
 
 def _gone(pid: int) -> bool:
