@@ -110,8 +110,11 @@ def test_shell_scripts_use_the_venv(path: str) -> None:
     assert not bad, "starts a tool from PATH instead of .venv/bin:\n" + "\n".join(bad)
 
 
-_BARE_SPAWN = re.compile(r"(Popen|run|call|check_output|check_call|create_subprocess_exec"
-                         r"|execv?p?)\(\s*\[?\s*[\"'](python3?|pytest|avocado|meson|pip3?)[\"']")
+#: a Python tool started, or looked up, by bare name (PATH): another interpreter's
+_TOOLS = r"(?:python3?|pytest|avocado|meson|ninja|pip3?)"
+_BARE_SPAWN = re.compile(
+    r"(?:(?:Popen|run|call|check_output|check_call|create_subprocess_exec|execv?p?)"
+    r"\(\s*\[?\s*|shutil\.which\(\s*)[\"']" + _TOOLS + r"[\"']")
 
 
 def test_no_source_spawns_a_python_tool_by_bare_name() -> None:
