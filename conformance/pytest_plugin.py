@@ -91,11 +91,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "conformance_case" not in metafunc.fixturenames:
         return
     cfg = metafunc.config
+    from conformance.preflight import PreflightError, check_profile
     try:
         scenarios = load_catalogue(cfg.getoption("scenario_file"))
         from conformance.argcheck import validate
         scenarios = validate(scenarios)  # owned options, host paths, typos: usage errors
+        check_profile(cfg.getoption("profile"))
     except ScenarioError as e:
+        raise pytest.UsageError(str(e)) from None
+    except PreflightError as e:  # a typo in --profile would fail every test
         raise pytest.UsageError(str(e)) from None
     tiers = cfg.getoption("tier") or ["tcg"]
     params = []
