@@ -50,6 +50,8 @@ CONTRACT: list[tuple[str, list[str], int]] = [
     ("images-usage", ["conformance", "images", "--no-such-option"], 2),
     ("unknown-command", ["conformance", "frobnicate"], 2),
     ("avocado-usage", ["conformance.avocado_tests", "--scenario", "no-such.toml"], 2),
+    ("pytest-plugin-usage", ["pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                             "tests/conformance", "--profile", "x"], 2),
 ]
 
 
