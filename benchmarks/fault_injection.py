@@ -14,9 +14,27 @@ kinds), runs it on a real QEMU with the fault hook, then checks:
 * **leaks**: :func:`conformance.testing.faults.leaks` over the benchmark's private temporary
   root: QEMU processes, ``smmuv3-conf-*`` folders, bound sockets, zombie children.
 
-Every ``--cli-every``-th iteration instead runs ``python -m conformance run`` as a
-subprocess and sends it SIGINT or SIGTERM at a random moment after its first QEMU
-appears: it must exit 128+signum without printing a summary, leaving nothing.
+Every ``--cli-every``-th iteration instead runs one of the command-line faults
+(:data:`CLI_KINDS`), each with its own oracle:
+
+* ``cli-signal``: ``python -m conformance run`` gets SIGINT or SIGTERM at a random moment
+  after its first QEMU appears: exit 128+signum, no summary, nothing left;
+* ``hung-no-socket`` / ``hung-no-greeting``: a build that deadlocks before QMP
+  (:func:`conformance.testing.faults.hung_binary`), ``--timeout 1`` over a whole scenario file:
+  every verdict ``infra-error``, the probe failure printed once, done in seconds
+  (the probe is not repeated per scenario), exit 1;
+* ``daemonize``: a scenario file with ``-daemonize``: exit 2 at load, one line, no QEMU;
+* ``daemonize-contained``: the same scenario run through the API (no load check): the
+  daemon QEMU that forked away must still be found and killed (no leak);
+* ``log-unwritable`` / ``log-regular-file``: ``--log-dir`` under a regular file, or a
+  regular file: exit 2 before any QEMU starts, one line;
+* ``output-full`` / ``output-epipe`` / ``output-closed``: ``--json`` to ``/dev/full``
+  (exit 2, one line), into a pipe closed at once (exit 141, quiet), with stdout closed
+  (exit 2 before any QEMU starts).
+
+Leaks are counted with :func:`conformance.testing.faults.leaks`, which also lists QEMUs the way
+``pgrep -af 'bin/qemu-system-aarch64'`` does (the provisioned QEMU runs under its
+loader's name).
 
 Prints one line per misclassification/leak and the totals; exit status 1 if any.
 """
@@ -25,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -35,13 +54,14 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catalogue.scenario import Scenario, load_catalogue
 from conformance.result import Verdict
 from conformance.runner import Phase, Runner, RunOptions
-from conformance.testing.faults import KINDS, Fault, leaks
+from conformance.testing.faults import HUNG_MODES, KINDS, Fault, hung_binary, leaks
 from conformance.tiers.local import LocalHost
 from conformance.tools.qemu_binary import choose
 
@@ -63,6 +83,95 @@ def points(s: Scenario, v: Verdict) -> list[tuple[Phase, int]]:
 def pool() -> list[Scenario]:
     return [s for s in load_catalogue() if "tcg" in s.tiers and s.nonconformance is None
             and (s.events or "idregs" in s.observe or "properties" in s.observe)]
+
+
+CLI_KINDS = ("cli-signal", "hung-no-socket", "hung-no-greeting", "daemonize",
+             "daemonize-contained", "log-unwritable", "log-regular-file", "output-full",
+             "output-epipe", "output-closed")
+ONE = "preconditions.toml:p1-accel-on-tcg"
+
+
+def _cli(binary: str, root: Path, *args: str, stdout: Any = subprocess.PIPE,
+         timeout: float = 120) -> tuple[int, str, str, float]:
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "conformance", "run", "--qemu", binary, *args],
+                       cwd=ROOT, env={**os.environ, "TMPDIR": str(root),
+                                      "PYTHONPATH": str(ROOT)},
+                       stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    return p.returncode, p.stdout or "", p.stderr, time.monotonic() - t0
+
+
+def _one_line(code: int, want: int, err: str, words: str) -> list[str]:
+    problems = []
+    if code != want:
+        problems.append(f"exit {code}, expected {want}: {err.strip()[-300:]}")
+    lines = err.strip().splitlines()
+    if len(lines) != 1 or words not in err:
+        problems.append(f"expected one line naming {words!r}: {err.strip()[-300:]}")
+    return problems
+
+
+def other_cli_iteration(kind: str, binary: str, root: Path, work: Path,
+                        rnd: random.Random) -> list[str]:
+    """One command-line fault of :data:`CLI_KINDS` (not cli-signal); its problems."""
+    if kind.startswith("hung-"):
+        fake = hung_binary(work, kind.removeprefix("hung-"))
+        code, out, err, took = _cli(str(fake), root, "--timeout", "1", "--json",
+                                    "--scenario", "preconditions.toml")
+        problems = []
+        statuses = {v["status"] for v in json.loads(out or "[]")}
+        if code != 1 or statuses != {"infra-error"}:
+            problems.append(f"exit {code}, statuses {statuses}: {err.strip()[-300:]}")
+        if err.count("capability probe failed") != 1:
+            problems.append(f"probe failure reported {err.count('capability probe failed')} "
+                            "times, expected once")
+        if took > 20:
+            problems.append(f"took {took:.1f} s (probe repeated per scenario?)")
+        return problems
+    if kind == "daemonize":
+        f = work / "daemonize.toml"
+        f.write_text('[[scenario]]\nname = "d"\nrows = ["P1"]\ntiers = ["tcg"]\n'
+                     'args = "-M virt -daemonize"\n')
+        code, out, err, _ = _cli(binary, root, "--scenario", str(f))
+        return _one_line(code, 2, err, "-daemonize") + (["stdout not empty"] if out else [])
+    if kind.startswith("log-"):
+        f = work / "regular-file"
+        f.write_text("x")
+        target = f if kind == "log-regular-file" else f / "logs"
+        code, out, err, _ = _cli(binary, root, "--scenario", ONE, "--log-dir", str(target))
+        return _one_line(code, 2, err, "--log-dir") + (["stdout not empty"] if out else [])
+    if kind == "output-full":
+        with open("/dev/full", "w") as full:
+            code, _, err, _ = _cli(binary, root, "--scenario", ONE, "--json", stdout=full)
+        return _one_line(code, 2, err, "No space left")
+    if kind == "output-closed":
+        p = subprocess.run(["/bin/sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m",
+                            "conformance", "run", "--qemu", binary, "--scenario", ONE],
+                           cwd=ROOT, env={**os.environ, "TMPDIR": str(root),
+                                          "PYTHONPATH": str(ROOT)},
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        return _one_line(p.returncode, 2, p.stderr, "stdout is closed")
+    if kind == "output-epipe":
+        r, w = os.pipe()
+        os.close(r)  # the reader is gone before the first line (`| head -0`)
+        try:
+            code, _, err, _ = _cli(binary, root, "--scenario", "preconditions.toml",
+                                   stdout=w)
+        finally:
+            os.close(w)
+        problems = [f"exit {code}, expected 141"] if code != 141 else []
+        if err.strip():
+            problems.append(f"not quiet: {err.strip()[-200:]}")
+        return problems
+    raise ValueError(kind)
+
+
+async def daemonize_contained(runner: Runner) -> list[str]:
+    """-daemonize through the API (the load check bypassed): the daemon must not leak."""
+    s = Scenario(name="daemonize", rows=("P1",), tiers=("tcg",),
+                 argv=("-M", "virt", "-daemonize"))
+    await runner.run(s)
+    return []
 
 
 def cli_iteration(binary: str, root: Path, rnd: random.Random) -> tuple[list[str], int]:
@@ -101,6 +210,8 @@ def cli_iteration(binary: str, root: Path, rnd: random.Random) -> tuple[list[str
 async def main_async(a: argparse.Namespace) -> int:
     binary = choose(a.qemu).path
     root = Path(tempfile.mkdtemp(prefix="smmuv3-fi-", dir="/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="smmuv3-fi-work-", dir="/tmp"))
+    assert HUNG_MODES
     rnd = random.Random(a.seed)
     host = LocalHost(binary, tmp_root=str(root))
     quiet = Runner(host, binary, RunOptions())
@@ -116,12 +227,24 @@ async def main_async(a: argparse.Namespace) -> int:
     try:
         for it in range(a.iterations):
             if a.cli_every and it % a.cli_every == a.cli_every - 1:
-                per_kind["cli-signal"] += 1
-                problems, n = cli_iteration(binary, root, rnd)
+                ck = rnd.choice(CLI_KINDS)
+                per_kind[ck] += 1
+                n = 0
+                if ck == "cli-signal":
+                    problems, n = cli_iteration(binary, root, rnd)
+                elif ck == "daemonize-contained":
+                    problems = await daemonize_contained(quiet)
+                else:
+                    problems = other_cli_iteration(ck, binary, root, work, rnd)
+                if ck != "cli-signal":
+                    lk = leaks(root)
+                    n = lk.count
+                    if n:
+                        problems.append(f"leaks: {lk}")
                 leak_total += n
                 if problems:
                     misclassified += 1
-                    print(f"#{it} cli-signal: {'; '.join(problems)}")
+                    print(f"#{it} {ck}: {'; '.join(problems)}")
                 continue
             s, base = rnd.choice(baselines)
             kind = rnd.choice(kinds)
@@ -157,6 +280,7 @@ async def main_async(a: argparse.Namespace) -> int:
                 print(f"#{it} {fault} on {s.ref}: LEAK: {lk}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     wall = time.perf_counter() - t0
     print(f"scenarios in pool: {len(baselines)}; iterations: {a.iterations} (seed {a.seed}) "
           f"in {wall:.1f} s")

@@ -176,7 +176,11 @@ def _str_list(where: str, key: str, v: Any, allowed: Iterable[str] | None = None
 def split_args(args: str | list[str]) -> tuple[str, ...]:
     """A command line as a shell would split it (a list is taken as is)."""
     if isinstance(args, list):
-        return tuple(str(a) for a in args)
+        bad = [a for a in args if not isinstance(a, str)]
+        if bad:  # never stringified silently: 5 and "5" are different scenarios
+            raise ValueError(f"list items must be strings, not {bad[0]!r} "
+                             f"({type(bad[0]).__name__})")
+        return tuple(args)
     return tuple(shlex.split(args, comments=True))
 
 
@@ -329,6 +333,8 @@ def load_file(path: str | Path) -> list[Scenario]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ScenarioError(f"{p}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{p}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

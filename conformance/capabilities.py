@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from catalogue.vocabulary import SMMU_TYPE
-from conformance.errors import BinaryError, QemuDied
-from conformance.session import CommandFailed, QmpSession
+from conformance.errors import BinaryError, HarnessError, QemuDied, QmpStartupFailed, QmpTimeout
+from conformance.session import STARTUP_TIMEOUT, CommandFailed, QmpSession
 from conformance.tiers.host import QemuHost, QemuProcess
 
 _PROBE_ARGV = ["-M", "none"]
@@ -143,9 +143,10 @@ def recorded_types(version: dict[str, Any]) -> list[dict[str, Any]] | None:
     return list(types) if isinstance(types, list) else None
 
 
-async def _session(host: QemuHost, key: str) -> tuple[QemuProcess, QmpSession]:
+async def _session(host: QemuHost, key: str, timeout: float = STARTUP_TIMEOUT
+                   ) -> tuple[QemuProcess, QmpSession]:
     proc = await host.start([*_PROBE_ARGV, *host.tier_args()])
-    session = QmpSession(proc)
+    session = QmpSession(proc, startup_timeout=timeout)
     try:
         status = await session.open()
     except BaseException:
@@ -159,7 +160,8 @@ async def _session(host: QemuHost, key: str) -> tuple[QemuProcess, QmpSession]:
     return proc, session
 
 
-async def _list_types(host: QemuHost, key: str) -> tuple[list[dict[str, Any]] | None, str]:
+async def _list_types(host: QemuHost, key: str, timeout: float = STARTUP_TIMEOUT
+                      ) -> tuple[list[dict[str, Any]] | None, str]:
     """``qom-list-types`` in its own QEMU: it loads every module and may abort.
 
     On a machine where another QEMU's modules sit in the compiled-in module directory
@@ -167,7 +169,7 @@ async def _list_types(host: QemuHost, key: str) -> tuple[list[dict[str, Any]] | 
     is refused and the *next* load trips ``assert(QTAILQ_EMPTY(&dso_init_list))`` in
     ``util/module.c``; see docs/findings.md.  Then the answer is ``None`` and why.
     """
-    proc, session = await _session(host, key)
+    proc, session = await _session(host, key, timeout)
     try:
         types = await session.command("qom-list-types", {"abstract": True})
         await session.quit()
@@ -180,12 +182,33 @@ async def _list_types(host: QemuHost, key: str) -> tuple[list[dict[str, Any]] | 
         await proc.terminate()
 
 
-async def probe(host: QemuHost, key: str) -> Capabilities:
-    """Probe (or return the cached probe of) the binary ``key`` on ``host``."""
+#: failed probes by (tier, binary): a build that hangs or dies before QMP is probed once
+#: (not once per scenario, serialised, each waiting for the startup timeout)
+_failed: dict[tuple[str, str], HarnessError] = {}
+#: failures that are the binary's, not the host's (a full temp folder is not remembered)
+REMEMBERED_FAILURES = (BinaryError, QemuDied, QmpTimeout, QmpStartupFailed)
+
+
+async def probe(host: QemuHost, key: str, timeout: float = STARTUP_TIMEOUT) -> Capabilities:
+    """Probe (or return the cached probe of) the binary ``key`` on ``host``.
+
+    A failure the binary caused is remembered and raised again at once; ``timeout``
+    bounds the wait for QMP (the run's ``--timeout``)."""
+    ck = (host.tier, key)
+    if ck in _failed:
+        raise _failed[ck]
+    try:
+        return await _probe(host, key, timeout)
+    except REMEMBERED_FAILURES as e:
+        _failed[ck] = e
+        raise
+
+
+async def _probe(host: QemuHost, key: str, timeout: float) -> Capabilities:
     ck = (host.tier, key)
     if ck in _cache:
         return _cache[ck]
-    proc, session = await _session(host, key)
+    proc, session = await _session(host, key, timeout)
     try:
         version = await session.command("query-version")
         arch = (await session.command("query-target"))["arch"]
@@ -216,7 +239,7 @@ async def probe(host: QemuHost, key: str) -> Capabilities:
     finally:
         await session.close()
         await proc.terminate()
-    types, source = await _list_types(host, key)
+    types, source = await _list_types(host, key, timeout)
     if types is None:
         recorded = recorded_types(version)
         if recorded is None:

@@ -19,15 +19,17 @@ import signal
 
 from conformance.errors import QmpTimeout
 from conformance.result import Status
+from conformance.stderr_summary import last_line, tail_lines
 from conformance.tiers.host import ExitStatus, QemuProcess
 
 #: how many of QEMU's last stderr lines a verdict keeps
 STDERR_TAIL_LINES = 20
 
 
-def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
-    """The last ``lines`` lines of QEMU's stderr."""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES, keep_marker: bool = True) -> str:
+    """The last ``lines`` lines of QEMU's stderr (:func:`conformance.stderr_summary.tail_lines`:
+    the harness's bytes-dropped marker kept or not)."""
+    return tail_lines(text, lines, keep_marker)
 
 #: signals QEMU raises on itself: assert()/abort(), bad memory access, bad instruction
 CRASH_SIGNALS = frozenset({signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE,
@@ -43,7 +45,7 @@ def externally_terminated(stderr: str) -> str | None:
 
 def classify_end(status: ExitStatus, stderr: str, where: str) -> tuple[Status, str]:
     """Verdict status and reason for a QEMU that ended while the harness talked to it."""
-    last = (stderr.strip().splitlines() or [""])[-1].strip()
+    last = last_line(stderr)
     tail = f": {last}" if last else ""
     if status.signal is not None:
         if status.signal in CRASH_SIGNALS:

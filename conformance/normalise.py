@@ -26,6 +26,7 @@ import re
 from catalogue.prediction import Prediction
 from conformance.observe import OBSERVERS, devices_from
 from conformance.observe.raw import RawObservation, SmmuReading
+from conformance.stderr_summary import cap_warnings, qemu_lines
 
 __all__ = ["RawObservation", "SmmuReading", "devices_from", "normalise", "split_stderr",
            "strip_prefix"]
@@ -41,12 +42,12 @@ def split_stderr(text: str) -> tuple[str | None, list[str]]:
     """(error, warnings) from QEMU's stderr, prefixes removed."""
     warnings: list[str] = []
     errors: list[str] = []
-    for raw in text.splitlines():
+    for raw in qemu_lines(text):  # the harness's "bytes dropped" marker is not QEMU's
         line = strip_prefix(raw.rstrip())
         if not line:
             continue
         (warnings if "warning: " in line else errors).append(line)
-    return ("\n".join(errors) if errors else None), warnings
+    return ("\n".join(errors) if errors else None), cap_warnings(warnings)
 
 
 def normalise(raw: RawObservation) -> Prediction:

@@ -15,6 +15,11 @@ codes) is a rendering of :class:`Verdict`.  The statuses:
     a failure, like a strict xfail that passes.
 ``skipped``
     the tier or a capability is missing; ``reason`` says which.  Never a failure.
+``not-covered``
+    the scenario uses an option the model does not cover (``-display gtk``,
+    ``-readconfig``, a disk image, a chardev waiting for a client:
+    :func:`conformance.argcheck.not_covered`); QEMU is not started.  Not a failure, and
+    never a nonconformance: the suite cannot say what QEMU should do.
 ``infra-error``
     the harness or the host failed (QMP never came up, binary missing, disk full).
     Not a statement about QEMU; ``git bisect run`` maps it to 125.
@@ -28,9 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Status = Literal["pass", "nonconformance", "expected-nonconformance", "unexpected-pass",
-                 "skipped", "infra-error"]
+                 "skipped", "infra-error", "not-covered"]
 STATUSES: tuple[Status, ...] = ("pass", "nonconformance", "expected-nonconformance",
-                                "unexpected-pass", "skipped", "infra-error")
+                                "unexpected-pass", "skipped", "infra-error", "not-covered")
+#: statuses of a scenario that was not run (no statement about QEMU)
+NOT_RUN: frozenset[str] = frozenset({"skipped", "not-covered"})
 
 #: ``git bisect run`` exit statuses: good, bad, cannot test (skip), abort the bisection
 BISECT_GOOD, BISECT_BAD, BISECT_SKIP, BISECT_ABORT = 0, 1, 125, 128
@@ -73,6 +80,8 @@ STATUS: dict[Status, Rendering] = {
     "unexpected-pass": Rendering("failed", False, None, "FAIL", "FAIL", BISECT_BAD, True),
     "skipped": Rendering("skipped", True, "SKIP", "SKIP", "SKIP", BISECT_SKIP, False),
     "infra-error": Rendering("failed", False, None, "FAIL", "FAIL", BISECT_SKIP, True),
+    # an option the model does not cover: no statement about QEMU, like a skip
+    "not-covered": Rendering("skipped", True, "SKIP", "SKIP", "SKIP", BISECT_SKIP, False),
 }
 assert set(STATUS) == set(STATUSES)
 

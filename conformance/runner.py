@@ -45,6 +45,7 @@ from catalogue.observables import ROWS as OBSERVABLE_ROWS
 from catalogue.prediction import EventResult, Prediction
 from catalogue.scenario import Scenario
 from conformance import select
+from conformance.argcheck import is_capability_gap, not_covered
 from conformance.capabilities import Capabilities, probe
 from conformance.classify import (
     classify_end,
@@ -67,6 +68,7 @@ from conformance.normalise import RawObservation, SmmuReading, normalise
 from conformance.observe import ObserveContext, Observer, observers_for
 from conformance.observe import mtree as mtree_mod
 from conformance.observe.trace import TRACE_EVENTS, TRACE_FILE
+from conformance.preflight import log_write_failed
 from conformance.result import Status, Verdict
 from conformance.select import DEFAULT_PROFILE
 from conformance.session import CommandFailed, QmpSession
@@ -140,7 +142,8 @@ class Runner:
     async def capabilities(self) -> Capabilities:
         async with self._caps_lock:
             if self._caps is None:
-                self._caps = await probe(self.host, self.binary)
+                self._caps = await probe(self.host, self.binary,
+                                         self.options.startup_timeout)
                 self.qemu_version = self._caps.version_text
             return self._caps
 
@@ -163,7 +166,8 @@ class Runner:
         drivers = [str(e.arguments["driver"]) for e in s.events if e.op == "device_add"]
         if "trace" in s.observe and caps.missing_trace_events(TRACE_EVENTS):
             return caps.missing_trace_events(TRACE_EVENTS)
-        return caps.missing_for(s.argv, drivers)
+        why = caps.missing_for(s.argv, drivers)  # a name no build has is predicted instead
+        return why if why is None or is_capability_gap(why) else None
 
     # ----------------------------------------------------------------- running
     async def run(self, s: Scenario) -> Verdict:
@@ -177,6 +181,10 @@ class Runner:
             return v
         if reason is not None:
             v.reason = reason
+            return v
+        reason = not_covered(s.argv)
+        if reason is not None:  # the model cannot say: not a finding either way
+            v.status, v.reason = "not-covered", reason
             return v
         v.qemu_version = self.qemu_version
         try:
@@ -240,7 +248,7 @@ class Runner:
         if failure is not None or raw is None:
             v.status, v.reason = failure or ("nonconformance", "no observation")
             v.observation = Prediction(outcome="exits", exit_code=status.code,
-                                       error=stderr_tail(proc.stderr_text(), 5) or None
+                                       error=stderr_tail(proc.stderr_text(), 5, False) or None
                                        ).to_dict()
             expected = await self._attach_prediction(s, v, proc)
             if died is not None and expected is not None and s.nonconformance is not None \
@@ -382,6 +390,7 @@ class Runner:
             (d / TRACE_FILE).write_text(text)
         except OSError as e:
             logger.warning("cannot write %s to %s: %s", TRACE_FILE, d, e)
+            log_write_failed(d, e)
 
     def _write_logs(self, s: Scenario, v: Verdict) -> None:
         d = self.log_dir_for(s)
@@ -398,6 +407,7 @@ class Runner:
             (d / "verdict.json").write_text(v.to_json() + "\n")
         except OSError as e:
             logger.warning("cannot write logs to %s: %s", d, e)
+            log_write_failed(d, e)
 
 
 async def run_scenarios(scenarios: Iterable[Scenario], runner: Runner, jobs: int = 1,

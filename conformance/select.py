@@ -15,21 +15,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from catalogue.prediction import Prediction
-from catalogue.scenario import HostSmmu, Scenario, load_catalogue, select
+from catalogue.scenario import HostSmmu, Scenario, ScenarioError, load_catalogue, select
+from conformance.argcheck import validate
 from conformance.tiers import tier_row
 from reference_model import TypeHierarchy, predict
 
 DEFAULT_PROFILE = "qemu-11.1"
 
 
-def load(specs: Sequence[str] | None) -> list[Scenario]:
-    """The scenarios ``specs`` select, in order; the whole catalogue when empty."""
+def load(specs: Sequence[str] | None, allow_host_paths: bool = False) -> list[Scenario]:
+    """The scenarios ``specs`` select, in order, once each; the whole catalogue when empty.
+
+    Each is checked against what the harness owns and the trust model
+    (:func:`conformance.argcheck.validate`, docs/reliability.md); a spec that selects
+    nothing is a :class:`ScenarioError` (an empty file would make a green run that tested
+    nothing)."""
     if not specs:
-        return load_catalogue()
+        return validate(load_catalogue(), allow_host_paths)
     out: list[Scenario] = []
     for spec in specs:
-        out.extend(select(spec))
-    return out
+        got = select(spec)
+        if not got:
+            raise ScenarioError(f"{spec}: holds no scenarios")
+        out.extend(got)
+    return validate(out, allow_host_paths)
 
 
 def _sets_accel(argv: Sequence[str]) -> bool:

@@ -40,6 +40,10 @@ from typing import Any
 
 if __package__ in (None, ""):  # executed as a file by avocado's exec resolver
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    # its shebang may have picked a Python without the suite (the system one)
+    from conformance.launcher import ensure_project_python
+
+    ensure_project_python(__file__)
 
 from catalogue.scenario import ScenarioError, default_dir
 from conformance.errors import BinaryError

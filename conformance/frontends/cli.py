@@ -13,7 +13,9 @@ import argparse
 import importlib
 import sys
 
+from conformance import output
 from conformance.errors import Interrupted, UsageError
+from conformance.preflight import PreflightError
 
 __all__ = ["COMMANDS", "UsageError", "main"]
 
@@ -50,16 +52,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m conformance: error: unknown command '{name}' "
               f"(choose from {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
+    usage_exit = output.usage_exit("bisect-run" if "--bisect" in rest else name)
+    why = output.stdout_usable()
+    if why is not None:  # the results would be lost: refuse before anything runs
+        print(f"python -m conformance {name}: error: {why}", file=sys.stderr)
+        return usage_exit
     try:
         module = importlib.import_module(COMMANDS[name][0])
         p = argparse.ArgumentParser(prog=f"python -m conformance {name}",
                                     description=COMMANDS[name][1])
         module.add_arguments(p)
         args = p.parse_args(rest)
-        return int(module.run(args))
-    except UsageError as e:
+        code = int(module.run(args))
+        failed = output.flush(name)
+        return code if failed is None else failed
+    except (UsageError, PreflightError) as e:
         print(f"python -m conformance {name}: error: {e}", file=sys.stderr)
-        return 2
+        return usage_exit
+    except OSError as e:  # writing the results failed (full disk, | head)
+        failed = output.write_failed(name, e)
+        if failed is None:
+            raise
+        return failed
     except KeyboardInterrupt:
         print(f"python -m conformance {name}: interrupted", file=sys.stderr)
         return 130

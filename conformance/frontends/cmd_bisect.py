@@ -57,6 +57,7 @@ from catalogue.scenario import Scenario, ScenarioError
 from conformance.errors import BinaryError
 from conformance.frontends.cli import UsageError
 from conformance.frontends.report_text import details
+from conformance.preflight import PreflightError, check_profile
 from conformance.result import (
     BISECT_ABORT,
     BISECT_BAD,
@@ -167,13 +168,13 @@ def build(cmd: str, cwd: str, timeout: float | None, log: Path | None) -> tuple[
 async def _run_all(pairs: dict[str, list[Scenario]], binary: str, a: argparse.Namespace,
                    ) -> list[Verdict]:
     opts = RunOptions(log_root=Path(a.log_dir) if a.log_dir else None,
-                      command_timeout=a.timeout)
+                      command_timeout=a.timeout, startup_timeout=a.timeout)
     if a.profile:
         opts.profile = a.profile
 
     def show(v: Verdict) -> None:
         print(v.headline(), flush=True)
-        if v.status not in ("pass", "skipped"):
+        if v.status not in ("pass", "skipped", "not-covered"):
             print(details(v), flush=True)
 
     out: list[Verdict] = []
@@ -194,7 +195,8 @@ def _select(a: argparse.Namespace) -> dict[str, list[Scenario]]:
             raise UsageError(f"--tier {t}: unknown tier (choose from {', '.join(TIER_HOSTS)})")
     try:
         scenarios = load(a.scenario)
-    except ScenarioError as e:
+        check_profile(a.profile)  # a typo would make every commit a 125: bisect never ends
+    except (ScenarioError, PreflightError) as e:
         raise UsageError(str(e)) from None
     pairs: dict[str, list[Scenario]] = {}
     for t in tiers:
@@ -223,13 +225,13 @@ def _run(a: argparse.Namespace) -> int:
         ok, msg = build(a.build_cmd, a.build_dir, a.build_timeout, log)
         print(f"{PROG}: {msg}", file=sys.stderr if not ok else sys.stdout, flush=True)
         if not ok:
-            print(f"{PROG}: exit {SKIP} (cannot test: build failed)")
+            print(f"{PROG}: exit {SKIP} (cannot test: build failed)", file=sys.stderr)
             return SKIP
     try:
         binary = choose(a.qemu)
-    except BinaryError as e:
-        print(f"{PROG}: {e}")
-        print(f"{PROG}: exit {SKIP} (cannot test: no usable binary)")
+    except BinaryError as e:  # errors go to stderr, like every other command's
+        print(f"{PROG}: {e}", file=sys.stderr)
+        print(f"{PROG}: exit {SKIP} (cannot test: no usable binary)", file=sys.stderr)
         return SKIP
     verdicts = asyncio.run(_run_all(pairs, binary.path, a))
     code, why = decide(verdicts)

@@ -50,6 +50,7 @@ from conformance.crossrelease import (
 from conformance.errors import BinaryError, HarnessError
 from conformance.frontends.cli import UsageError
 from conformance.frontends.report_html import BuildColumn, MatrixRow, ReportError, write_report
+from conformance.preflight import check_output_dir
 from conformance.result import Verdict
 from conformance.runner import Runner, RunOptions, run_scenarios
 from conformance.select import load
@@ -208,7 +209,7 @@ def run(a: argparse.Namespace) -> int:
         if t not in TIER_HOSTS:
             raise UsageError(f"--tier {t}: unknown tier (choose from {', '.join(TIER_HOSTS)})")
     try:
-        bin_a, bin_b = choose(a.qemu), choose(a.qemu_b)
+        bin_a, bin_b = choose(a.qemu), choose(a.qemu_b, "--qemu-b")
     except BinaryError as e:
         raise UsageError(str(e)) from None
     try:
@@ -217,9 +218,7 @@ def run(a: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     scenarios_for = {t: [s for s in scenarios if t in s.tiers] for t in tiers}
     if a.html:
-        html_dir = Path(a.html)
-        if html_dir.exists() and not html_dir.is_dir():
-            raise UsageError(f"--html {html_dir}: exists and is not a directory")
+        check_output_dir(a.html, "--html")  # before two whole runs, not after
 
     async def both() -> tuple[list[Verdict], list[Verdict], list[str], list[str]]:
 

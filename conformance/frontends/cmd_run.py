@@ -19,20 +19,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from catalogue.observables import DEFAULT_OBSERVABLES
 from catalogue.scenario import Scenario, ScenarioError, split_args
+from conformance import preflight
+from conformance.argcheck import check_argv
 from conformance.crossrelease import auto_profile
-from conformance.errors import BinaryError, HarnessError
+from conformance.errors import BinaryError, HarnessError, Interrupted
 from conformance.frontends.cli import UsageError
 from conformance.frontends.cmd_bisect import decide
 from conformance.frontends.report_html import ReportError, write_report
 from conformance.frontends.report_tap import TapWriter
 from conformance.frontends.report_text import details, summary
 from conformance.interrupt import run_interruptible
+from conformance.output import EPIPE_EXIT, write_failed
+from conformance.preflight import log_failures
 from conformance.result import Verdict
 from conformance.runner import Runner, RunOptions, run_scenarios
 from conformance.select import DEFAULT_PROFILE, load
@@ -73,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run only shard K of N (CI parallel jobs; see conformance/shard.py)")
     p.add_argument("--shard-durations", action="append", metavar="FILE",
                    help="verdicts.json or JUnit XML of an earlier run, to balance --shard")
+    p.add_argument("--allow-host-paths", action="store_true",
+                   help="let scenario files name host paths (-serial file:, -device "
+                        "loader,file=...): trust them like code (docs/reliability.md)")
     p.add_argument("qemu_args", nargs=argparse.REMAINDER,
                    help="after '--': an ad-hoc QEMU command line to run as one scenario")
 
@@ -86,7 +92,7 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
                 binary: str) -> list[Verdict]:
     verdicts: list[Verdict] = []
     opts = RunOptions(profile=a.profile, log_root=Path(a.log_dir) if a.log_dir else None,
-                      command_timeout=a.timeout)
+                      command_timeout=a.timeout, startup_timeout=a.timeout)
 
     tap = None
     if a.tap:
@@ -97,7 +103,7 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
             tap.add(v)
         elif not a.json:
             print(v.headline(), flush=True)
-            if v.status not in ("pass", "skipped", "expected-nonconformance"):
+            if v.status not in ("pass", "skipped", "not-covered", "expected-nonconformance"):
                 print(details(v), flush=True)
 
     flakes: list[Flake] = []
@@ -110,8 +116,8 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
                     await runner.capabilities()
                 except BinaryError as e:
                     raise UsageError(str(e)) from None
-                except HarnessError:
-                    pass  # reported per scenario as infra-error
+                except HarnessError as e:  # remembered: each scenario says it at once
+                    print(f"capability probe failed: {e}", file=sys.stderr)
             if a.repeat > 1:
                 rounds = await run_repeated(scenarios, runner, a.repeat, jobs=a.jobs,
                                             on_verdict=show)
@@ -156,8 +162,10 @@ def run(a: argparse.Namespace) -> int:
     if a.profile == "auto":  # the build's fingerprint names it (conformance/crossrelease.py)
         a.profile = auto_profile(binary)
     try:
-        scenarios_for = {t: ([adhoc_scenario(extra, t)] if extra else load(a.scenario))
-                         for t in tiers}
+        scenarios_for = {t: ([adhoc_scenario(extra, t)] if extra
+                             else load(a.scenario, a.allow_host_paths)) for t in tiers}
+        if extra:  # the user's own line: only what the harness owns is refused
+            check_argv(scenarios_for[tiers[0]][0].argv, "-- QEMU ARGS", True)
     except ScenarioError as e:
         raise UsageError(str(e)) from None
     manifest = None
@@ -167,6 +175,10 @@ def run(a: argparse.Namespace) -> int:
         except ValueError as e:  # ShardError: a scenario selected twice
             raise UsageError(str(e)) from None
         print(note, file=sys.stderr)
+    preflight.check_profile(a.profile)
+    if a.html:
+        preflight.check_output_dir(a.html, "--html")
+    log_dir = preflight.claim_log_dir(a.log_dir) if a.log_dir else None
     try:
         verdicts = run_interruptible(_main(a, scenarios_for, binary.path))
         if a.json:
@@ -183,12 +195,23 @@ def run(a: argparse.Namespace) -> int:
             print(f"HTML report: {page}", file=sys.stderr)
             if manifest is not None:  # lets `conformance merge` check the shards
                 write_manifest(a.html, manifest)
+    except Interrupted as e:
+        if a.tap:  # TAP consumers (meson) must see the run stopped, not missing points
+            TapWriter.bail_out_line(sys.stdout, str(e))
+        raise
     except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        write_failed("run", BrokenPipeError())
+        return EPIPE_EXIT
+    finally:
+        if log_dir is not None:
+            log_dir.release()
+    lost = log_failures()
+    if lost:  # asked-for logs are missing: say so, and do not pass as a clean run
+        raise UsageError(f"--log-dir: {len(lost)} log file(s) could not be written, "
+                         f"first: {lost[0]}")
     if a.bisect:
         code, why = decide(verdicts)
         print(f"bisect: exit {code} ({why})", file=sys.stderr)
         return code
-    ran = [v for v in verdicts if v.status != "skipped"]
+    ran = [v for v in verdicts if v.status not in ("skipped", "not-covered")]
     return 1 if any(v.failed for v in ran) or getattr(a, "flakes", None) else 0

@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 
 from catalogue.scenario import Scenario, ScenarioError, load_catalogue
+from conformance.argcheck import validate
 from conformance.crossrelease import auto_profile
 from conformance.errors import BinaryError
 from conformance.frontends.report_text import details
@@ -46,6 +47,7 @@ from conformance.frontends.shard_pytest import (  # noqa: F401  (--shard: hooks 
     pytest_collection_modifyitems,
     pytest_sessionstart,
 )
+from conformance.preflight import PreflightError, check_profile
 from conformance.result import STATUS, Verdict
 from conformance.runner import Runner, RunOptions
 from conformance.select import DEFAULT_PROFILE
@@ -107,7 +109,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cfg = metafunc.config
     try:
         scenarios = load_catalogue(cfg.getoption("scenario_file"))
+        scenarios = validate(scenarios)  # owned options, host paths, typos: usage errors
+        check_profile(cfg.getoption("profile"))
     except ScenarioError as e:
+        raise pytest.UsageError(str(e)) from None
+    except PreflightError as e:  # a typo in --profile would fail every test
         raise pytest.UsageError(str(e)) from None
     tiers = cfg.getoption("tier") or list(DEFAULT_TIERS)
     params = []
@@ -155,7 +161,7 @@ class ConformanceSession:
         """Turn a verdict into the pytest outcome (see module docstring)."""
         outcome = STATUS[v.status].pytest
         if outcome == "skipped":
-            pytest.skip(v.reason)
+            pytest.skip(v.reason if v.status == "skipped" else f"not covered: {v.reason}")
         if outcome == "passed":
             return
         if outcome == "xfail":

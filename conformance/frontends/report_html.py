@@ -145,7 +145,7 @@ def _observed_summary(v: Verdict | None) -> str:
     if v is None:
         return "not run"
     obs = v.observation or {}
-    if v.status == "skipped":
+    if v.status in ("skipped", "not-covered"):
         return v.reason
     if obs.get("outcome") == "exits":
         return f"exits {obs.get('exit_code')}: {obs.get('error') or ''}".strip()

@@ -159,6 +159,12 @@ class TapWriter:
         self._emit([f"Bail out! {' '.join(reason.split())}"])
         self._closed = True
 
+    @staticmethod
+    def bail_out_line(out: TextIO, reason: str) -> None:
+        """``Bail out!`` on ``out`` when no writer is at hand (the run was interrupted)."""
+        out.write(f"Bail out! {' '.join(reason.split())}\n")
+        out.flush()
+
     def close(self) -> None:
         if self._closed:
             return

@@ -157,6 +157,13 @@ def acpi_summary(table: str, blob: bytes) -> dict[str, Any]:
     return {"dsm_functions": f"0x{blob[buf + 3]:x}" if 0 <= buf < len(blob) - 3 else None}
 
 
+#: the roots of a guest observation's paths (what a known nonconformance's ``fields`` of a
+#: guest scenario may name): :func:`observe`'s keys, plus ``exit_code``/``error`` of an L2
+#: that never started the guest
+OBSERVATION_ROOTS = frozenset({"guest", "start", "steps", "errors", "warnings",
+                               "last_report", "signal", "exit_code", "error"})
+
+
 def observe(run: GuestRun, steps: list[Any]) -> dict[str, Any]:
     """The observation of one guest run (``steps``: the scenario's GuestSteps)."""
     reports, data, last = parse_serial(run.serial)

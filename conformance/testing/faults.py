@@ -48,6 +48,7 @@ from pathlib import Path
 
 from conformance.result import Verdict
 from conformance.runner import FaultContext, Phase
+from conformance.strays import qemu_processes
 from conformance.tiers.host import QemuProcess
 from conformance.tiers.local import TMP_PREFIX, process_state
 
@@ -85,7 +86,7 @@ class Fault:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind '{self.kind}' (choose from {KINDS})")
         if self.kind == "unlink-qmp":
-            self.phase = Phase.STARTED
+            self.phase, self.index = Phase.STARTED, 0  # STARTED is reached once
         if self.kind == "close-qmp" and self.phase is Phase.STARTED:
             self.phase = Phase.CONNECTED  # nothing to close before the connection
 
@@ -265,9 +266,46 @@ def leaks(tmp_root: str | Path, *, exclude: Callable[[int], bool] = lambda p: Fa
     for c in _children(os.getpid()):
         if process_state(c) == "Z":
             out.zombies.append(c)
+    # and as `pgrep -af 'bin/qemu-system-aarch64'` sees them (the provisioned QEMU runs
+    # under its loader's name): any QEMU naming the root, e.g. a forked-away daemon
+    listed = {p.split()[0] for p in out.processes}
+    out.processes += [f"{pid} {cmd[:120]}" for pid, cmd in qemu_processes(root + "/")
+                      if str(pid) not in listed and not exclude(pid)]
     return out
 
 
 def process_pool_pids() -> set[int]:
     """Children that exist now (e.g. a pytest-xdist worker's own helpers) to exclude."""
     return set(_children(os.getpid()))
+
+
+# ---------------------------------------------------------------------- broken binaries
+#: fake binaries: answer ``--version`` like QEMU 11.1.3, then hang before QMP works
+HUNG_MODES = ("no-socket", "no-greeting")
+_FAKE = '''#!{python}
+# A QEMU build that deadlocks before QMP ({mode}); written by conformance.testing.faults
+import socket, sys, time
+if "--version" in sys.argv:
+    print("QEMU emulator version 11.1.3 (fake: hangs before QMP)")
+    sys.exit(0)
+if "{mode}" == "no-greeting":
+    spec = sys.argv[sys.argv.index("-qmp") + 1]
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(spec.removeprefix("unix:").split(",")[0])
+    s.listen(8)  # accepts connections, never says a word
+time.sleep(3600)
+'''
+
+
+def hung_binary(directory: Path, mode: str) -> Path:
+    """A fake ``qemu-system-aarch64`` in ``directory`` that hangs before QMP (``mode``)."""
+    import sys
+
+    if mode not in HUNG_MODES:
+        raise ValueError(f"unknown mode {mode!r} (choose from {HUNG_MODES})")
+    d = directory / f"hung-{mode}" / "bin"
+    d.mkdir(parents=True, exist_ok=True)
+    exe = d / "qemu-system-aarch64"
+    exe.write_text(_FAKE.format(python=sys.executable, mode=mode))
+    exe.chmod(0o755)
+    return exe

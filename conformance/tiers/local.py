@@ -41,7 +41,10 @@ import tempfile
 from pathlib import Path
 
 from catalogue.vocabulary import HARNESS_ARGS
+from conformance.elfinfo import start_error
 from conformance.errors import HostError
+from conformance.stderr_summary import tail
+from conformance.strays import kill_strays
 from conformance.tiers import reaper
 from conformance.tiers.host import ExitStatus, QemuHost, QemuProcess, QmpAddress
 
@@ -153,11 +156,7 @@ class LocalProcess(QemuProcess):
                 data = f.read(STDERR_READ_LIMIT)
         except OSError:
             return ""
-        text = data.decode("utf-8", errors="replace")
-        if size > STDERR_READ_LIMIT:  # drop the partial first line
-            text = f"[... {size - len(data)} bytes of stderr dropped ...]\n" + \
-                text.split("\n", 1)[-1]
-        return text
+        return tail(data, size)  # marks what was dropped, keeps the real last line
 
     def trace_text(self) -> str | None:
         """The whole trace log (``None`` when not tracing); kept after clean-up."""
@@ -214,6 +213,8 @@ class LocalProcess(QemuProcess):
                 sock.close()
         self._stderr_cache = self.stderr_text()
         self._trace_cache = self.trace_text()
+        if kill_strays(f"unix:{self.workdir}/"):  # it forked away (-daemonize): contained
+            logger.warning("killed processes of %s that outlived it", self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self._cleaned = True
         reaper.untrack(self)
@@ -297,7 +298,7 @@ class LocalHost(QemuHost):
             if listener is not None:
                 listener.close()
             shutil.rmtree(workdir, ignore_errors=True)
-            raise HostError(f"cannot start {self.binary}: {e.strerror or e}") from None
+            raise HostError(start_error(self.binary, str(workdir), e)) from None
         except BaseException:
             if listener is not None:
                 listener.close()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artefacts.provision import install_for
+from conformance.elfinfo import why_not_runnable
 from conformance.errors import BinaryError
 
 ENV_VAR = "QEMU_TEST_QEMU_BINARY"
@@ -43,10 +44,10 @@ def _provisioned() -> Path:
     return install_for().launcher
 
 
-def resolve_path(explicit: str | None = None) -> tuple[Path, str]:
+def resolve_path(explicit: str | None = None, option: str = "--qemu") -> tuple[Path, str]:
     """The path that would be used, and where it came from (no checks yet)."""
     if explicit:
-        return Path(explicit).expanduser(), "--qemu"
+        return Path(explicit).expanduser(), option
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser(), ENV_VAR
@@ -70,7 +71,8 @@ def _check(path: str, origin: str) -> QemuBinary:
     except subprocess.TimeoutExpired:
         raise BinaryError(f"{path} (from {origin}): '--version' did not finish in 30 s") from None
     except OSError as e:
-        raise BinaryError(f"{path} (from {origin}): cannot run: {e.strerror}") from None
+        raise BinaryError(f"{path} (from {origin}): cannot run: "
+                          f"{why_not_runnable(path) or e.strerror}") from None
     first = (r.stdout.splitlines() or [""])[0]
     m = _VERSION_RE.search(first)
     if r.returncode != 0 or not m:
@@ -81,7 +83,9 @@ def _check(path: str, origin: str) -> QemuBinary:
                       version_tuple=(int(m[1]), int(m[2]), int(m[3])))
 
 
-def choose(explicit: str | None = None) -> QemuBinary:
-    """Resolve and check the binary under test (raises :class:`BinaryError`)."""
-    path, origin = resolve_path(explicit)
+def choose(explicit: str | None = None, option: str = "--qemu") -> QemuBinary:
+    """Resolve and check the binary under test (raises :class:`BinaryError`).
+
+    ``option`` is how the user named it (``--qemu-b`` for diff's second build)."""
+    path, origin = resolve_path(explicit, option)
     return _check(str(path), origin)

@@ -94,5 +94,8 @@ def run_cli(*args: str, tmpdir: Path, timeout: float = 540) -> subprocess.Comple
 
 
 def leftovers(tmpdir: Path) -> list[str]:
-    """QEMU work folders (``smmuv3-conf-*``) still present under ``tmpdir``."""
-    return sorted(p.name for p in tmpdir.glob("smmuv3-conf-*"))
+    """QEMU work folders (``smmuv3-conf-*``) still present under ``tmpdir``, and QEMUs
+    (matched as ``pgrep -af 'bin/qemu-system-aarch64'`` would) still naming it."""
+    from conformance.strays import qemu_processes
+    return sorted(p.name for p in tmpdir.glob("smmuv3-conf-*")) + [
+        f"pid {pid}: {cmd[:100]}" for pid, cmd in qemu_processes(f"{tmpdir}/")]

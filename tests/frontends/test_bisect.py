@@ -105,7 +105,7 @@ def test_build_timeout_is_125_and_kills_the_build(tmp_path: Path) -> None:
 def test_missing_binary_after_build_is_125(tmp_path: Path) -> None:
     r = run_cli("bisect-run", "--build-cmd", "true", "--qemu", str(tmp_path / "build/qemu"),
                 "--scenario", P1, tmpdir=tmp_path)
-    assert r.returncode == SKIP and "no such file" in r.stdout
+    assert r.returncode == SKIP and "no such file" in r.stderr and "no such file" not in r.stdout
 
 
 @pytest.mark.parametrize("args", [
