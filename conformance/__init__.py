@@ -20,7 +20,25 @@ Below the harness: ``catalogue`` (the scenario/prediction contract and vocabular
 ``reference_model`` and ``artefacts``.
 """
 
-from conformance.result import STATUS, Verdict
-from conformance.select import load, predict_for
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conformance.result import STATUS, Verdict
+    from conformance.select import load, predict_for
 
 __all__ = ["STATUS", "Verdict", "load", "predict_for"]
+
+#: the package face, imported on first use (PEP 562): ``import conformance.launcher``
+#: must not pull in ``qemu.qmp``, since it runs before the interpreter is known to be the
+#: project's (conformance/launcher.py), and a front end pays only for what it uses
+_FACE = {"STATUS": "conformance.result", "Verdict": "conformance.result",
+         "load": "conformance.select", "predict_for": "conformance.select"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FACE:
+        return getattr(importlib.import_module(_FACE[name]), name)
+    raise AttributeError(f"module 'conformance' has no attribute {name!r}")

@@ -84,9 +84,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 # --------------------------------------------------------------------------- comparison
 def _observation(v: Verdict | None) -> Prediction | None:
-    if v is None or v.observation is None:
+    if v is None or v.observation is None or "outcome" not in v.observation:
         return None
     return Prediction.from_dict(v.observation)
+
+
+def _leaf_diff(a: Any, b: Any, path: str = "") -> list[Difference]:
+    """Every leaf where two JSON-shaped observations differ (both sides' keys)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in dict.fromkeys([*a, *b])
+                for d in _leaf_diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True))
+                for d in _leaf_diff(x, y, f"{path}[{i}]")]
+    return [] if a == b else [Difference(path, a, b)]
+
+
+def _raw_diff(va: Verdict | None, vb: Verdict | None) -> list[Difference] | None:
+    """Differences of observations that are not a start-up prediction's shape (the guest
+    tier's: the guest's steps, traces and report); ``None`` when both are that shape."""
+    obs = [v.observation if v is not None else None for v in (va, vb)]
+    if all(o is None or "outcome" in o for o in obs):
+        return None
+    return _leaf_diff(obs[0] or {}, obs[1] or {})
 
 
 def compare_builds(a: Sequence[Verdict], b: Sequence[Verdict]) -> list[MatrixRow]:
@@ -107,7 +127,10 @@ def compare_builds(a: Sequence[Verdict], b: Sequence[Verdict]) -> list[MatrixRow
         va, vb = amap.get(k), bmap.get(k)
         oa, ob = _observation(va), _observation(vb)
         diffs: list[Difference] = []
-        if oa is not None and ob is not None:
+        raw = _raw_diff(va, vb)
+        if raw is not None:
+            diffs = raw
+        elif oa is not None and ob is not None:
             diffs = diff(oa, ob)
             # diff() skips a field one side leaves empty ("no claim"); between two
             # observations an absent error line *is* a difference.

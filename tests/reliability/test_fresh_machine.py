@@ -87,10 +87,11 @@ def test_no_usable_python_is_one_line_exit_2(tmp_path: Path) -> None:
     if not _system_python_lacks_deps():
         pytest.skip("the system python3 has qemu.qmp: this host cannot show the problem")
     copy = tmp_path / "repo"
-    (copy / "conformance").mkdir(parents=True)
-    for name in ("__init__.py", "launcher.py", "avocado_tests.py", "result.py"):
+    (copy / "conformance" / "frontends").mkdir(parents=True)
+    for name in ("__init__.py", "launcher.py", "frontends/__init__.py",
+                 "frontends/avocado_tests.py"):
         (copy / "conformance" / name).write_bytes((ROOT / "conformance" / name).read_bytes())
-    exe = copy / "conformance" / "avocado_tests.py"
+    exe = copy / "conformance" / "frontends" / "avocado_tests.py"
     exe.chmod(0o755)
     r = subprocess.run([str(exe)], env=_fresh_env(), capture_output=True, text=True,
                        timeout=60)

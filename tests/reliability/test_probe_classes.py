@@ -64,8 +64,11 @@ def test_1_hung_build_is_probed_once_and_fast(mode: str, tmp_root: Path,
             "preconditions.toml", tmp=tmp_root, timeout=60)
     took = time.monotonic() - t0
     verdicts = json.loads(r.stdout)
-    assert r.returncode == 1 and len(verdicts) > 20
-    assert {v["status"] for v in verdicts} == {"infra-error"}
+    # the section file also holds KVM-only scenarios (the tier is a field): those are
+    # skipped for the tier, before any probe; every scenario TCG can show is infra-error
+    shown = [v for v in verdicts if not v["reason"].startswith("tier 'tcg' cannot show")]
+    assert r.returncode == 1 and len(shown) > 20
+    assert {v["status"] for v in shown} == {"infra-error"}
     assert r.stderr.count("capability probe failed") == 1, r.stderr
     assert took < 20, f"{took:.1f} s: the probe was repeated (or waited 30 s)"
     assert leaks(tmp_root).count == 0
