@@ -13,11 +13,16 @@ per option string          the parsed ``-device`` options (:mod:`..cmdline`), an
 per property values        the ID registers by the values they read (:data:`INITS`),
                            property values and QDict orders (:mod:`..rules.properties`)
 per process                resolved profiles (:data:`RESOLVED`), the builtin type table
+interned results           placements by (kind, SMMU, row) (:data:`PLACED`), a decision's
+                           text by (decision, message table) (:data:`WORDED`), rule
+                           firings by (rule, detail) (:mod:`..rules`); pci_slots keeps
+                           its frequent decisions by (slot, driver)
 =========================  ================================================================
 
 Each memo that grows with its input is emptied past 4,096 entries.  None of them
-changes a prediction: :func:`clear_caches` forgets them all, and the next predictions
-redo the work (``benchmarks/model_throughput.py`` calls it before each round).
+changes a prediction: :func:`clear_caches` forgets the per-string and per-value ones, and
+the next predictions redo the work (``benchmarks/model_throughput.py`` calls it before
+each round); the interned results hold no parsing work and stay.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import cmdline
+from ..prediction import DevicePrediction
 from ..profiles import Resolved
 from ..qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHierarchy
-from ..rules import admission, pci_slots, preconditions
+from ..rules import Decision, admission, pci_slots, preconditions
 from ..rules.properties import parse_value, qdict_order
 
-__all__ = ["INITS", "M_MEMO", "PROP_PLANS", "RESOLVED", "MachineMemo", "PropPlan", "Traits",
-           "builtin_types", "clear_caches", "traits"]
+__all__ = ["INITS", "M_MEMO", "PLACED", "PROP_PLANS", "RESOLVED", "WORDED", "MachineMemo",
+           "PropPlan", "Traits", "builtin_types", "clear_caches", "traits"]
 
 _NIC_BASES = frozenset({"e1000e", "e1000-base", "igb", "virtio-net-pci-base", "rtl8139",
                         "vmxnet3", "tulip", "ne2k_pci", "pcnet"})
@@ -126,6 +132,12 @@ class PropPlan:
 PROP_PLANS: dict[tuple[str, str], PropPlan] = {}
 #: smmu.init_smmu's result by the property values it reads
 INITS: dict[tuple[Any, ...], tuple[dict[str, int], str, bool]] = {}
+
+#: interned placements (results.placement), by (kind, SMMU id, row)
+PLACED: dict[tuple[str, str | None, str], DevicePrediction] = {}
+#: Run.fmt's texts by id of the decision: (decision, message table, text); the
+#: decision is kept, so its id is not reused while the entry lives
+WORDED: dict[int, tuple[Decision, Mapping[str, str], str]] = {}
 
 #: resolved profiles by name, and the builtin type table once loaded (module-level
 #: lookups: cheaper than the functools.cache calls behind them)

@@ -26,6 +26,7 @@ from ..rules import iort as iort_rules
 from ..rules import trace as trace_rules
 from ..rules.properties import SCHEMAS
 from ..scenario import Event
+from .memo import PLACED as _PLACED
 from .memo import traits
 from .run import Run
 
@@ -43,10 +44,6 @@ _QOM_DEFAULT_VIEW = {k: {n: ("" if sp.kind == "str" and sp.default is None
                          for n, sp in v} for k, v in _QOM_SPECS.items()}
 assert all(sp.kind in ("str", "enum", "bool", "uint8", "uint64")
            for v in _QOM_SPECS.values() for _, sp in v)  # qom_value: the rest as they are
-
-#: interned placements, by (kind, SMMU id, row)
-_PLACED: dict[tuple[str, str | None, str], DevicePrediction] = {}
-
 
 def _placed(kind: AddressSpaceKind, smmu: str | None, row: str) -> DevicePrediction:
     k = (kind, smmu, row)

@@ -25,6 +25,7 @@ from ..profiles import Resolved
 from ..qom import TypeHierarchy
 from ..rules import FIRED, RULES, Decision
 from ..scenario import HostSmmu
+from .memo import WORDED as _WORDED
 from .memo import MachineMemo
 
 __all__ = ["DevError", "Exit", "Run", "Stop"]
@@ -52,9 +53,6 @@ class DevError(Exception):
 
     cls = "GenericError"
 
-
-#: Run.fmt's texts by id of the decision: (decision, message table, text)
-_WORDED: dict[int, tuple[Decision, Mapping[str, str], str]] = {}
 
 _NO_CMDLINE = cmdline.ParsedCmdline()
 _NO_IOMMUFDS: frozenset[str] = frozenset()
