@@ -19,14 +19,30 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
 EPIPE_EXIT = 128 + signal.SIGPIPE
 #: errors that mean "the output could not be written"
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG,
                           errno.EBADF, errno.EROFS})
+
+
+@contextlib.contextmanager
+def quiet_on_write_error() -> Iterator[None]:
+    """Writing a result failed mid-run: the run ends without a result, as on a signal.
+
+    The clean-up that follows (cancelled QMP sessions, QEMUs reaped by the harness itself)
+    must not print asyncio's "Unknown child process" or "exception was never retrieved"
+    after the one line the CLI prints."""
+    try:
+        yield
+    except OSError:
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        raise
 
 
 def usage_exit(command: str) -> int:

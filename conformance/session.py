@@ -43,6 +43,11 @@ LOST_GRACE = 3.0
 _POLL = 0.002
 
 
+def _retrieve(t: asyncio.Future[Any]) -> None:
+    if not t.cancelled():
+        t.exception()
+
+
 class CommandFailed(Exception):
     """QEMU answered a command with an error (an observation, not a harness failure)."""
 
@@ -115,6 +120,9 @@ class QmpSession:
                 await asyncio.sleep(_POLL)
         finally:
             # never swallow our own cancellation (Ctrl-C): wait() does not raise t's
+            for t in (connect, exited):  # what they end with is ours to read, not the
+                if t is not None:      # loop's "exception was never retrieved" on stderr
+                    t.add_done_callback(_retrieve)
             pending = [t for t in (connect, exited) if t is not None and not t.done()]
             for t in pending:
                 t.cancel()

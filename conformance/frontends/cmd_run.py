@@ -99,6 +99,11 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
         tap = TapWriter(sys.stdout, total=sum(len(x) for x in scenarios_for.values()))
 
     def show(v: Verdict) -> None:
+        from conformance.output import quiet_on_write_error
+        with quiet_on_write_error():
+            _show(v)
+
+    def _show(v: Verdict) -> None:
         if tap is not None:
             tap.add(v)
         elif not a.json:

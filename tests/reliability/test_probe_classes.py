@@ -166,14 +166,17 @@ def test_5_full_disk_and_closed_stdout_exit_2() -> None:
 
 
 def test_5_closed_pipe_is_not_a_nonconformance() -> None:
-    r, w = os.pipe()
-    os.close(r)
-    try:
-        p = cli("--scenario", P1, stdout=w)
-    finally:
-        os.close(w)
-    assert p.returncode == 141, p.stderr  # 128 + SIGPIPE, like `cat | head`
-    assert p.stderr == ""
+    """Quiet too: QMP connections cut short by the early end must not print asyncio's
+    "Task exception was never retrieved" (1 in ~10 runs before; fault injection #499)."""
+    for _ in range(4):
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            p = cli("--scenario", "preconditions.toml", stdout=w)
+        finally:
+            os.close(w)
+        assert p.returncode == 141, p.stderr  # 128 + SIGPIPE, like `cat | head`
+        assert p.stderr == ""
 
 
 # ----------------------------------------------------------------- 6. testing nothing
