@@ -34,7 +34,7 @@ from conformance.frontends.report_html import ReportError, write_report
 from conformance.frontends.report_tap import TapWriter
 from conformance.frontends.report_text import details, summary
 from conformance.interrupt import run_interruptible
-from conformance.output import EPIPE_EXIT, write_failed
+from conformance.output import EPIPE_EXIT, quiet_on_write_error, write_failed
 from conformance.preflight import log_failures
 from conformance.result import Verdict
 from conformance.runner import Runner, RunOptions, run_scenarios
@@ -99,7 +99,6 @@ async def _main(a: argparse.Namespace, scenarios_for: dict[str, list[Scenario]],
         tap = TapWriter(sys.stdout, total=sum(len(x) for x in scenarios_for.values()))
 
     def show(v: Verdict) -> None:
-        from conformance.output import quiet_on_write_error
         with quiet_on_write_error():
             _show(v)
 
