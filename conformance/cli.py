@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fingerprint": ("conformance.cmd_fingerprint", "tell which profile a QEMU build matches"),
     "diff": ("conformance.cmd_diff", "compare two QEMU builds scenario by scenario"),
     "images": ("images.cli", "build the nested tier's L1 images"),
+    "coverage": ("conformance.cmd_coverage", "catalogue rows x tiers, derived from run results"),
 }
 
 

@@ -61,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tap", action="store_true",
                    help="print TAP 13 (for meson test, protocol 'tap') instead of text")
     p.add_argument("--html", metavar="DIR", help="also write a static HTML report into DIR")
+    p.add_argument("--results", metavar="FILE",
+                   help="write the evidence (rules fired, rows, QEMU build) per verdict "
+                        "here, for `coverage --results FILE`")
     p.add_argument("--bisect", action="store_true",
                    help="exit 0/1/125 for `git bisect run` (see the bisect-run command)")
     p.add_argument("--repeat", type=int, default=1, metavar="N",
@@ -167,10 +170,16 @@ def run(a: argparse.Namespace) -> int:
         if a.html:
             from conformance.report_html import ReportError, write_report
             try:
-                page = write_report(a.html, verdicts)
+                page = write_report(a.html, verdicts, coverage=True)
             except ReportError as e:
                 raise UsageError(str(e)) from None
             print(f"HTML report: {page}", file=sys.stderr)
+        if a.results:
+            from conformance.evidence import EvidenceError, from_verdict, write_results
+            try:
+                write_results(a.results, [from_verdict(v) for v in verdicts])
+            except EvidenceError as e:
+                raise UsageError(str(e)) from None
     except BrokenPipeError:  # `... | head`: stop quietly, like other CLI tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -12,6 +12,8 @@ asks for the ``conformance_case`` parameter.  Options:
 ``--conformance-log-dir``  per-test logs (default ``logs/conformance``)
 ``--conformance-summary``  write ``{"executed": N, ...}`` JSON here at the end (CI uses
                            it to fail a run where no conformance test executed)
+``--conformance-results``  write the evidence per verdict (rules fired, rows, QEMU
+                           build) here, for ``python -m conformance coverage``
 
 Test ids read ``test_conformance[tcg-p1-accel-on-tcg]``; each test carries the tier's
 marker (``-m tcg``) and ``conformance``.  Verdicts map to pytest outcomes: ``pass`` passes,
@@ -37,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from conformance import pytest_evidence as evidence
 from conformance.errors import BinaryError
 from conformance.hosts import QemuHost
 from conformance.qemu_binary import choose
@@ -69,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="per-test log folder root")
     g.addoption("--conformance-summary", default=None, metavar="FILE",
                 help="write a JSON summary (executed/passed/failed counts) here")
+    g.addoption("--conformance-results", default=None, metavar="FILE",
+                help="write per-verdict evidence (rules, rows, QEMU build) for `coverage`")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -132,7 +137,9 @@ class ConformanceSession:
     async def run(self, case: ConformanceCase) -> Verdict:
         if self.binary_error:
             pytest.fail(f"QEMU binary: {self.binary_error}", pytrace=False)
-        return await self.runner(case.tier).run(case.scenario)
+        v = await self.runner(case.tier).run(case.scenario)
+        evidence.remember(self, case.id, v)
+        return v
 
     def check(self, v: Verdict) -> None:
         """Turn a verdict into the pytest outcome (see module docstring)."""
@@ -154,6 +161,13 @@ def conformance_session(request: pytest.FixtureRequest) -> ConformanceSession:
     return ConformanceSession(request.config)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    if call.when == "call":
+        evidence.attach(item, outcome.get_result())
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Count conformance outcomes (runs in the controller under pytest-xdist too)."""
     if "test_conformance[" not in report.nodeid or report.when != "call":
@@ -161,6 +175,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     stats = _config_stats()
     if stats is None:
         return
+    evidence.collect(stats, report)
     if report.outcome == "skipped" and not hasattr(report, "wasxfail"):
         stats["skipped"] += 1
         key = "skipped"
@@ -181,7 +196,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = session.config.getoption("conformance_summary", None)
     if path:
         stats = session.config.stash.get(_STATS, {})
-        Path(path).write_text(json.dumps(stats, indent=2) + "\n")
+        Path(path).write_text(json.dumps(
+            {k: v for k, v in stats.items() if k != evidence.KEY}, indent=2) + "\n")
+    evidence.write(session.config, session.config.stash.get(_STATS, {}))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config

@@ -266,9 +266,12 @@ def _css() -> str:
 
 def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 conformance",
                   builds: Sequence[BuildColumn] = (), matrix: Sequence[MatrixRow] = (),
-                  generated: datetime | None = None) -> str:
-    """The report as one HTML document (a pure function of its arguments)."""
+                  generated: datetime | None = None, coverage: bool = False) -> str:
+    """The report as one HTML document (a pure function of its arguments).
+
+    ``coverage``: add the coverage matrix of these verdicts (``run --html``)."""
     vs = list(verdicts)
+    extra_css = ""
     when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     versions: dict[str, str] = {}
     for v in vs:
@@ -298,9 +301,13 @@ def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 con
         body.append(f"<h2>Known QEMU bugs ({len(known)})</h2>")
         body += [_finding(v) for v in known]
     body += [f"<h2>All verdicts ({len(vs)})</h2>", _all_table(vs)]
+    if coverage:
+        from conformance.report_coverage import CSS as COVERAGE_CSS, verdicts_section
+        body.append(verdicts_section(vs))
+        extra_css = COVERAGE_CSS
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{_e(title)}</title>\n<style>\n{_css()}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+            f"<title>{_e(title)}</title>\n<style>\n{_css()}{extra_css}</style></head>\n"
+            "<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def write_report(directory: str | Path, verdicts: Sequence[Verdict], **kw: Any) -> Path:
