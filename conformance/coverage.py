@@ -6,12 +6,13 @@ Nothing here is declared per rule: the ``predicted`` flag of a model rule
 catalogue row on one tier:
 
 ``confirmed``
-    a scenario that checks the row ran on that tier and QEMU did what the model
-    predicted (``pass``, or ``unexpected-pass``: a recorded bug that no longer shows),
-    and a model rule of that row decided part of the prediction.  The cell names the
-    scenarios and the QEMU builds (version + sha256).  A row the model has no rule for
-    can only be confirmed *as declared* (the scenario lists it and its whole prediction
-    matched), marked ``*``.
+    a run on that tier compared a decision of the row's model rules with what QEMU did
+    and they agreed (``pass``; ``unexpected-pass``, a recorded bug that no longer
+    shows; or the fields of an ``expected-nonconformance`` outside its recorded bug):
+    the record's ``compared`` rows (:func:`conformance.evidence.compared_rows`).  The
+    cell names the scenarios and the QEMU builds (version + sha256).  A row the model
+    has no rule for can only be confirmed *as declared* (a scenario lists it and its
+    whole prediction matched), marked ``*``.
 ``contradicted``
     QEMU differed from the model on a scenario whose primary (first) row it is: a
     recorded QEMU bug (``expected-nonconformance``, with its reason) or a new
@@ -305,6 +306,14 @@ class Matrix:
         }
 
 
+#: rows the model decides in a structured field without a rule firing (each device's
+#: ``DevicePrediction.rule`` holds the row; the ID registers hold nothing): the rule
+#: that decides that row under the default profile, confirmed when the field matched
+FIELD_ROW_RULES = {"AS1": "AS1.iommu", "AS2": "AS2.system", "AS3": "AS3.accel-iommu",
+                   "AS4": "AS4.accel-sysmem", "A6": "A6.per-bus", "2b": "2b.defaults"}
+DEFAULT_PROFILE = "qemu-11.1"
+
+
 def _row_order(rows: Iterable[str]) -> list[str]:
     known = {r: i for i, r in enumerate(CATALOGUE_ROWS)}
     return sorted(set(rows), key=lambda r: (known.get(r, len(known)), r))
@@ -353,23 +362,30 @@ def build_matrix(records: Sequence[Evidence], *, tiers: Sequence[str] = TIERS,
             if r is not None:
                 fired_rows.setdefault(r.row, []).append(rid)
         bad = rec.status in CONTRADICTING
-        for i, row in enumerate(rec.rows):
-            key = (row, rec.tier)
-            if bad and i == 0:
-                contradicted.setdefault(key, []).append((rec.scenario, rec.build.label,
-                                                         rec.reason))
-                for rid in fired_rows.get(row, []):
-                    rule_ev.setdefault(rid, {}).setdefault(rec.tier, {}).setdefault(
-                        "contradicted", []).append(rec.scenario)
+        primary = rec.primary_row
+        if bad and primary is not None:
+            contradicted.setdefault((primary, rec.tier), []).append(
+                (rec.scenario, rec.build.label, rec.reason))
+            for rid in fired_rows.get(primary, []):
+                rule_ev.setdefault(rid, {}).setdefault(rec.tier, {}).setdefault(
+                    "contradicted", []).append(rec.scenario)
+        if rec.status == "nonconformance":
+            continue  # which field differed is not tied to a row: no other claim
+        # everything compared matched (an expected-nonconformance differs only on its
+        # recorded fields, charged to its primary row above)
+        for row in dict.fromkeys([*rec.compared, *rec.rows]):
+            if bad and row == primary:
                 continue
-            if rec.status == "nonconformance":
-                continue  # which field differed is not tied to a row: no claim
-            if row in fired_rows:
+            key = (row, rec.tier)
+            if row in rec.compared:
                 confirmed.setdefault(key, []).append((rec.scenario, rec.build.label))
-                for rid in fired_rows[row]:
+                by_field = FIELD_ROW_RULES.get(row, "")
+                extra = ([by_field] if by_field in rules and by_field not in fired_rows.get(
+                    row, []) and rec.profile in ("", DEFAULT_PROFILE) else [])
+                for rid in [*fired_rows.get(row, []), *extra]:
                     rule_ev.setdefault(rid, {}).setdefault(rec.tier, {}).setdefault(
                         "confirmed", []).append(rec.scenario)
-            elif row not in rule_rows:
+            elif row not in rule_rows:  # declared, and the model has no rule for it
                 confirmed.setdefault(key, []).append((rec.scenario, rec.build.label))
                 declared.add(key)
 

@@ -10,6 +10,10 @@ of them (:mod:`conformance.coverage`).  A record says, for one scenario on one t
   its *primary* row, the one a recorded bug contradicts);
 * ``rules``: the ids of the model rules that fired in the prediction it was judged
   against (empty when the model was not asked: skipped, infra-error);
+* ``compared``: the catalogue rows whose decisions were compared with what QEMU did
+  (:func:`compared_rows`): the rows of the rules that fired, of each device's address
+  space and each QMP event the run observed, ``2b`` when ID registers were read on both
+  sides, ``M2`` for ``msi-gpa``, ``2a`` for qom-get values;
 * ``build``: the QEMU that ran: ``--version`` text and the sha256 of the *executable*
   (not of a launcher script; on the nested tier the arm64 QEMU inside L1).
 
@@ -18,7 +22,8 @@ The file is one JSON document::
     {"format": "accel-smmuv3-evidence/1",
      "records": [{"scenario": "preconditions.toml:p1-accel-on-tcg", "tier": "tcg",
                   "status": "pass", "reason": "", "rows": ["P1"],
-                  "rules": ["P1.kvm-irqchip", ...], "profile": "qemu-11.1",
+                  "rules": ["P1.kvm-irqchip", ...], "compared": ["P1", ...],
+                  "profile": "qemu-11.1",
                   "build": {"version": "QEMU emulator version 11.1.3 ...",
                             "sha256": "...", "path": "..."}}, ...]}
 
@@ -70,6 +75,7 @@ class Evidence:
     status: str
     rows: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
+    compared: tuple[str, ...] = ()
     reason: str = ""
     profile: str = ""
     build: Build = field(default_factory=Build)
@@ -80,7 +86,8 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["rows"], d["rules"] = list(self.rows), list(self.rules)
+        d["rows"], d["rules"], d["compared"] = (list(self.rows), list(self.rules),
+                                                list(self.compared))
         return d
 
     @classmethod
@@ -93,7 +100,7 @@ class Evidence:
         if d["status"] not in STATUSES:
             raise EvidenceError(f"{where}: field 'status': unknown value '{d['status']}' "
                                 f"(expected one of {', '.join(STATUSES)})")
-        for k in ("rows", "rules"):
+        for k in ("rows", "rules", "compared"):
             v = d.get(k, [])
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 raise EvidenceError(f"{where}: field '{k}' must be a list of strings")
@@ -104,6 +111,7 @@ class Evidence:
                                 "(version, sha256, path)")
         return cls(scenario=d["scenario"], tier=d["tier"], status=d["status"],
                    rows=tuple(d.get("rows", [])), rules=tuple(d.get("rules", [])),
+                   compared=tuple(d.get("compared", [])),
                    reason=str(d.get("reason", "")), profile=str(d.get("profile", "")),
                    build=Build(b.get("version", ""), b.get("sha256", ""), b.get("path", "")))
 
@@ -162,9 +170,54 @@ def fired_rules(prediction: dict[str, Any] | None) -> tuple[str, ...]:
                                if isinstance(r, dict) and "rule" in r))
 
 
+#: rows whose rules decide one field, which only some scenarios observe: the rule's
+#: firing is compared only when that field was read on both sides (see compared_rows)
+FIELD_ROWS = ("2a", "2b", "M2")
+
+
+def compared_rows(prediction: dict[str, Any] | None,
+                  observation: dict[str, Any] | None) -> tuple[str, ...]:
+    """Catalogue rows whose decisions the judge compared with QEMU's behaviour.
+
+    Outcome, exit code, error text and warnings are always observed, so the rows of the
+    rules that fired count, except the rows of :data:`FIELD_ROWS`, which count only
+    when their field was filled on both sides (ID registers, msi-gpa, qom-get values).
+    Address spaces and QMP event results carry their row (``DevicePrediction.rule``,
+    ``EventResult.rule``) and count when that device or event was observed.
+    """
+    if not prediction or not observation:
+        return ()
+    rows: dict[str, None] = {}
+    fields: set[str] = set()
+    pd, od = prediction.get("devices") or {}, observation.get("devices") or {}
+    for k, d in pd.items():
+        if k in od and isinstance(d, dict) and d.get("rule"):
+            rows[str(d["rule"])] = None
+    for e, _ in zip(prediction.get("events") or [], observation.get("events") or [],
+                    strict=False):
+        if isinstance(e, dict) and e.get("rule"):
+            rows[str(e["rule"])] = None
+    ps, obs_s = prediction.get("smmus") or {}, observation.get("smmus") or {}
+    for k, sp in ps.items():
+        so = obs_s.get(k) or {}
+        for f, frow in (("idr", "2b"), ("msi_gpa", "M2"), ("properties", "2a")):
+            if sp.get(f) is not None and so.get(f) is not None:
+                fields.add(frow)
+    for r in prediction.get("rules", []):
+        rrow = r.get("row") if isinstance(r, dict) else None
+        if rrow and (rrow not in FIELD_ROWS or rrow in fields):
+            rows[str(rrow)] = None
+    for row in FIELD_ROWS:
+        if row in fields:
+            rows[row] = None
+    return tuple(rows)
+
+
 def from_verdict(v: Verdict) -> Evidence:
     return Evidence(scenario=v.scenario, tier=v.tier, status=v.status, rows=tuple(v.rows),
-                    rules=fired_rules(v.prediction), reason=v.reason, profile=v.profile,
+                    rules=fired_rules(v.prediction),
+                    compared=compared_rows(v.prediction, v.observation),
+                    reason=v.reason, profile=v.profile,
                     build=build_of(v) if v.status != "skipped" else Build())
 
 

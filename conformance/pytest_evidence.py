@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from conformance.evidence import EvidenceError, from_verdict, write_results
 from conformance.evidence import Evidence as _Evidence
+from conformance.evidence import EvidenceError, from_verdict, write_results
 from conformance.result import Verdict
 
 KEY = "evidence"

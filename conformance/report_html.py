@@ -302,7 +302,8 @@ def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 con
         body += [_finding(v) for v in known]
     body += [f"<h2>All verdicts ({len(vs)})</h2>", _all_table(vs)]
     if coverage:
-        from conformance.report_coverage import CSS as COVERAGE_CSS, verdicts_section
+        from conformance.report_coverage import CSS as COVERAGE_CSS
+        from conformance.report_coverage import verdicts_section
         body.append(verdicts_section(vs))
         extra_css = COVERAGE_CSS
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
