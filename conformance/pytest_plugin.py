@@ -170,12 +170,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Count conformance outcomes (runs in the controller under pytest-xdist too)."""
+    stats = _config_stats()
+    if stats is not None and report.when == "call":
+        evidence.collect(stats, report)
     if "test_conformance[" not in report.nodeid or report.when != "call":
         return
-    stats = _config_stats()
     if stats is None:
         return
-    evidence.collect(stats, report)
     if report.outcome == "skipped" and not hasattr(report, "wasxfail"):
         stats["skipped"] += 1
         key = "skipped"

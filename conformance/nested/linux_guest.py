@@ -160,7 +160,6 @@ def predict(s: LinuxGuestScenario, argv: list[str]) -> dict[str, Any]:
     """What the model says the guest run must show (see the module docstring)."""
     from reference_model import predict as model_predict
     from reference_model.rules import ste
-    from reference_model.rules.msi import msi_gpa
 
     p = model_predict(argv)
     if p.outcome != "starts":
@@ -191,9 +190,7 @@ def predict(s: LinuxGuestScenario, argv: list[str]) -> dict[str, Any]:
         out["viommus"] = 1
         out["vdev_virt_ids"] = [s.vsid]
         gpa = next(iter(smmus.values())).msi_gpa if smmus else None
-        out["msi_targets"] = [gpa] if gpa else []
-        rules.append({"rule": msi_gpa.rule.id, "row": "M2",  # type: ignore[attr-defined]
-                      "source": "merged", "predicted": False, "detail": f"{gpa:#x}"})
+        out["msi_targets"] = [gpa] if gpa else []  # M1: msi-gpa (M2), not the gIOVA
         out["smmus"] = {k: {"msi_gpa": sp.msi_gpa} for k, sp in smmus.items()}
     out["rules"] = rules
     return out
@@ -311,7 +308,7 @@ async def run(host: Any, s: LinuxGuestScenario) -> Verdict:
     try:
         await push_guest(host)
         proc = await host.start(argv)
-    except Exception as e:  # noqa: BLE001 - L1 boot, guest agent: not QEMU's fault
+    except Exception as e:  # L1 boot, guest agent: not QEMU's fault
         v.status, v.reason = "infra-error", f"{type(e).__name__}: {e}"
         return v
     v.argv = list(proc.argv)
@@ -324,17 +321,18 @@ async def run(host: Any, s: LinuxGuestScenario) -> Verdict:
             if await proc.wait(0.2) is not None or time.monotonic() > deadline:
                 break
         if proc.qmp_ready():
-            await _qmp(proc, "cont")
+            v.qemu_version = await _qmp(proc, "cont")
         while time.monotonic() < deadline:
             if await proc.wait(2.0) is not None:
                 break
             console = (await qga.read_file(f"{proc.workdir}/{CONSOLE}")).decode(
                 errors="replace")
             if "L2GUEST done" in console:
+                await proc.wait(15.0)  # the guest powers off: let QEMU exit by itself
                 break
         console = (await qga.read_file(f"{proc.workdir}/{CONSOLE}")).decode(errors="replace")
         trace = (await qga.read_file(f"{proc.workdir}/{TRACE}")).decode(errors="replace")
-    except Exception as e:  # noqa: BLE001 - reported, and L2 is reaped below
+    except Exception as e:  # reported; L2 is reaped below
         v.status, v.reason = "infra-error", f"{type(e).__name__}: {e}"
     finally:
         status = await proc.terminate()
@@ -361,15 +359,20 @@ async def run(host: Any, s: LinuxGuestScenario) -> Verdict:
     return v
 
 
-async def _qmp(proc: Any, command: str) -> None:
+async def _qmp(proc: Any, command: str) -> str:
+    """Run ``command`` on L2's QMP; returns L2's version text (``query-version``)."""
     from qemu.qmp import QMPClient
 
     c = QMPClient("linux-guest")
     await c.connect(proc.qmp.for_client())
     try:
+        ver: Any = await c.execute("query-version")
         await c.execute(command)
     finally:
         await c.disconnect()
+    q = ver.get("qemu", {}) if isinstance(ver, dict) else {}
+    return (f"QEMU emulator version {q.get('major')}.{q.get('minor')}.{q.get('micro')}"
+            f" {ver.get('package', '')}".rstrip() if q else "")
 
 
 def main(argv: list[str] | None = None) -> int:
