@@ -1,0 +1,87 @@
+"""Linux-guest scenarios without L1: parsing, the model's prediction, the observation.
+
+The console and trace texts are shaped like a real run's (linux-accel-dma-domain on the
+iommufd image: QEMU 11.1.3's trace formats, the guest's ``L2GUEST`` lines).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.nested import linux_guest as lg
+from reference_model.scenario import ScenarioError
+
+CONSOLE = """\
+EFI stub: Booting Linux Kernel...
+L2GUEST start 7.3.4+deb13-arm64
+L2GUEST smmu-dmesg arm-smmu-v3 arm-smmu-v3.0.auto: ias 44-bit, oas 44-bit (features 0x00008305)
+L2GUEST iommu smmu3.0x000000000c000000
+L2GUEST pci 0000:00:00.0 0x1b36:0x0008 driver=none group=0 domain=DMA-FQ
+L2GUEST pci 0000:00:02.0 0x8086:0x10d3 driver=e1000e group=1 domain=DMA-FQ
+L2GUEST netdev-up eth0
+L2GUEST irq-before eth0-rx-0 2
+L2GUEST irq-before eth0 3
+L2GUEST irq-after eth0-rx-0 4
+L2GUEST irq-after eth0 3
+L2GUEST done ok
+"""
+TRACE = """\
+iommufd_backend_alloc_hwpt  iommufd=5 dev_id=2 pt_id=3 flags=0x1 hwpt_type=0 len=0 \
+data_ptr=0x0 out_hwpt=4 (0)
+iommufd_backend_alloc_viommu  iommufd=5 dev_id=2 type=1 hwpt_id=4 data_ptr=0x0 \
+data_len=0x0 viommu_id=5 (0)
+smmuv3_accel_install_ste vSID=0x10 ste type=bypass hwpt_id=0x7
+iommufd_backend_alloc_vdev  iommufd=5 dev_id=2 viommu_id=5 virt_id=0x10 vdev_id=8 (0)
+smmuv3_accel_translate_ste vSID=0x10 hwpt_id=0x9 ste=0:3
+smmuv3_accel_install_ste vSID=0x10 ste type=translate hwpt_id=0x9
+kvm_arm_fixup_msi_route MSI iova = 0xfffff040 is translated into 0x8090040
+"""
+
+
+def scenarios() -> dict[str, lg.LinuxGuestScenario]:
+    return {s.name: s for s in lg.load()}
+
+
+def test_catalogue_loads_and_predictions_come_from_the_model() -> None:
+    s = scenarios()
+    assert set(s) >= {"linux-accel-dma-domain", "linux-accel-identity-domain",
+                      "linux-nonaccel-emulated-control"}
+    dma = s["linux-accel-dma-domain"]
+    p = lg.predict(dma, lg.l2_argv(dma))
+    assert (p["ste_last"], p["translate_traced"], p["msi_targets"], p["vdev_virt_ids"]) == (
+        "translate", True, [0x08090040], [0x10])
+    ident = s["linux-accel-identity-domain"]
+    assert lg.predict(ident, lg.l2_argv(ident))["ste_last"] == "bypass"
+    ctl = s["linux-nonaccel-emulated-control"]
+    pc = lg.predict(ctl, lg.l2_argv(ctl))
+    assert pc["ste_last"] is None and "msi_targets" not in pc
+
+
+def test_observation_and_judgement() -> None:
+    s = scenarios()["linux-accel-dma-domain"]
+    p = lg.predict(s, lg.l2_argv(s))
+    o = lg.observe(s, CONSOLE, TRACE, p)
+    assert o["done"] and o["driver"] == "e1000e" and o["domain"] == "DMA"
+    assert (o["ste_last"], o["msi_targets"], o["msi_iovas"]) == ("translate", [0x08090040],
+                                                                  [0xfffff040])
+    assert lg.judge(p, o) == []
+    hung = lg.observe(s, CONSOLE.replace("L2GUEST done ok\n", ""), TRACE, p)
+    assert not hung["done"]
+    bad = lg.observe(s, CONSOLE, TRACE.replace("into 0x8090040", "into 0x0"), p)
+    assert lg.judge(p, bad) == [
+        {"path": "msi_targets", "expected": [0x08090040], "observed": [0]},
+        {"path": "smmus", "expected": {"smmu0": {"msi_gpa": 0x08090040}},
+         "observed": {"smmu0": {"msi_gpa": 0}}}]
+
+
+def test_bad_files_are_one_line_errors(tmp_path: Path) -> None:
+    f = tmp_path / "x.toml"
+    f.write_text('[[linux_guest]]\nname = "a"\nrows = ["5c"]\n'
+                 'args = "-M virt -device vfio-pci,host=0000:01:00.0,bus=pcie.0"\n')
+    with pytest.raises(ScenarioError, match=r"needs bus=pcie\.0 and an explicit addr="):
+        lg.load([f])
+    f.write_text('[[linux_guest]]\nname = "a"\nrows = ["5c"]\nargs = ""\nkernel = "x"\n')
+    with pytest.raises(ScenarioError, match="unknown field 'kernel'"):
+        lg.load([f])
