@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,14 +49,19 @@ def run(a: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     tiers = tuple(dict.fromkeys(a.tier)) if a.tier else TIERS
     m = matrix_for(records, tiers=tiers)
-    if a.json:
-        json.dump(m.to_dict(), sys.stdout, indent=1)
-        print()
-    else:
-        print(render_text(m, details=a.details))
-        if a.rules:
+    try:
+        if a.json:
+            json.dump(m.to_dict(), sys.stdout, indent=1)
             print()
-            print(render_rules(m) or "no rule confirmed or contradicted by the evidence")
+        else:
+            print(render_text(m, details=a.details))
+            if a.rules:
+                print()
+                print(render_rules(m) or "no rule confirmed or contradicted by the evidence")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     if a.html:
         d = Path(a.html)
         try:
