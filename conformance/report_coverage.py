@@ -135,9 +135,9 @@ def verdicts_section(verdicts: Sequence[Verdict]) -> str:
 
 
 CSS = """
-.cov-confirmed { background: #d9f2d9; }
-.cov-contradicted { background: #f8d0d0; }
-.cov-unreachable { background: #e6e6e6; color: #555; }
+.cov-confirmed { background: var(--pass); }
+.cov-contradicted { background: var(--fail); }
+.cov-unreachable { background: var(--skip); color: #555; }
 .cov-predicted { background: #fff4cc; }
 .cov-unmodelled { background: #ffffff; color: #888; }
 .cov-matrix td { vertical-align: top; }
