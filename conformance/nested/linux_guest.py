@@ -315,23 +315,24 @@ async def run(host: Any, s: LinuxGuestScenario) -> Verdict:
     qga = host.l1.qga
     console = trace = ""
     status = None
+    started = False
     try:
         deadline = time.monotonic() + s.timeout
         while not proc.qmp_ready():
             if await proc.wait(0.2) is not None or time.monotonic() > deadline:
                 break
-        if proc.qmp_ready():
+        started = proc.qmp_ready()
+        if started:
             v.qemu_version = await _qmp(proc, "cont")
-        while time.monotonic() < deadline:
+        while started and time.monotonic() < deadline:
             if await proc.wait(2.0) is not None:
                 break
-            console = (await qga.read_file(f"{proc.workdir}/{CONSOLE}")).decode(
-                errors="replace")
+            console = await _read(qga, f"{proc.workdir}/{CONSOLE}")
             if "L2GUEST done" in console:
                 await proc.wait(15.0)  # the guest powers off: let QEMU exit by itself
                 break
-        console = (await qga.read_file(f"{proc.workdir}/{CONSOLE}")).decode(errors="replace")
-        trace = (await qga.read_file(f"{proc.workdir}/{TRACE}")).decode(errors="replace")
+        console = await _read(qga, f"{proc.workdir}/{CONSOLE}")
+        trace = await _read(qga, f"{proc.workdir}/{TRACE}")
     except Exception as e:  # reported; L2 is reaped below
         v.status, v.reason = "infra-error", f"{type(e).__name__}: {e}"
     finally:
@@ -344,6 +345,14 @@ async def run(host: Any, s: LinuxGuestScenario) -> Verdict:
     obs = observe(s, console, trace, pred)
     obs["console_tail"] = "\n".join(console.strip().splitlines()[-15:])
     v.observation = obs
+    if not started:  # L2 ended before QMP: compare the start-up with the model's
+        last = (v.stderr_tail.splitlines() or [""])[-1]
+        obs["start"] = "exits: " + re.sub(r"^qemu-system-aarch64: ", "", last)
+        v.differences = judge({"start": pred["start"]}, obs)
+        v.status = "nonconformance" if v.differences else "pass"
+        v.reason = (f"L2 ended ({status.describe()}) before QMP: {last}"
+                    if v.differences else "")
+        return v
     if not obs["done"]:
         v.status = "nonconformance"
         v.reason = ("guest hung: no 'L2GUEST done' within "
@@ -357,6 +366,16 @@ async def run(host: Any, s: LinuxGuestScenario) -> Verdict:
     v.reason = "; ".join(f"{d['path']}: expected {d['expected']}, observed {d['observed']}"
                          for d in v.differences)
     return v
+
+
+async def _read(qga: Any, path: str) -> str:
+    """A file of L2's folder in L1, ``""`` if it is not there (L2 never wrote it)."""
+    from conformance.nested.qga import QgaCommandError
+
+    try:
+        return bytes(await qga.read_file(path)).decode(errors="replace")
+    except QgaCommandError:
+        return ""
 
 
 async def _qmp(proc: Any, command: str) -> str:
