@@ -9,7 +9,8 @@ of them (:mod:`conformance.coverage`).  A record says, for one scenario on one t
 * ``rows``: the catalogue rows the scenario checks (its ``rows`` field; the first one is
   its *primary* row, the one a recorded bug contradicts);
 * ``rules``: the ids of the model rules that fired in the prediction it was judged
-  against (empty when the model was not asked: skipped, infra-error);
+  against and whose decision was compared (:func:`compared`; for a nonconformance,
+  every rule that fired); empty when the model was not asked (skipped, infra-error);
 * ``compared``: the catalogue rows whose decisions were compared with what QEMU did
   (:func:`compared_rows`): the rows of the rules that fired, of each device's address
   space and each QMP event the run observed, ``2b`` when ID registers were read on both
@@ -170,29 +171,32 @@ def fired_rules(prediction: dict[str, Any] | None) -> tuple[str, ...]:
                                if isinstance(r, dict) and "rule" in r))
 
 
-#: rows whose rules decide one field, which only some scenarios observe: the rule's
-#: firing is compared only when that field was read on both sides (see compared_rows)
-FIELD_ROWS = ("2a", "2b", "M2")
-#: of those, the rows the model decides without recording a firing (every SMMU has ID
-#: registers and qom-get values): compared whenever the field was read on both sides.
-#: M2 counts only when its rule fired (msi-gpa of a non-accel SMMU is a §2a default)
-IMPLICIT_ROWS = ("2a", "2b")
+#: a rule (by id) or a row (all its rules) whose decision lands in one field that only
+#: some scenarios read: its firing is compared only when that field was filled on both
+#: sides (``idr``: ID registers, ``msi_gpa``, ``properties``: qom-get values)
+FIELD_GATES: dict[str, str] = {"2b": "idr", "M2": "msi_gpa",
+                               "2a.identifier-index": "properties"}
+#: rows the model decides for every SMMU without recording a firing: compared whenever
+#: their field was read on both sides (M2 counts only when its rule fired: the msi-gpa
+#: of a non-accel SMMU is a §2a default)
+IMPLICIT_ROWS: dict[str, str] = {"2b": "idr"}
 
 
-def compared_rows(prediction: dict[str, Any] | None,
-                  observation: dict[str, Any] | None) -> tuple[str, ...]:
-    """Catalogue rows whose decisions the judge compared with QEMU's behaviour.
+def compared(prediction: dict[str, Any] | None, observation: dict[str, Any] | None
+             ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(rules, rows)`` whose decisions the judge compared with QEMU's behaviour.
 
-    Outcome, exit code, error text and warnings are always observed, so the rows of the
-    rules that fired count, except the rows of :data:`FIELD_ROWS`, which count only
-    when their field was filled on both sides (ID registers, msi-gpa, qom-get values).
-    Address spaces and QMP event results carry their row (``DevicePrediction.rule``,
-    ``EventResult.rule``) and count when that device or event was observed.
+    Outcome, exit code, error text and warnings are always observed, so every rule that
+    fired counts, except those gated by :data:`FIELD_GATES`, which count only when their
+    field was read on both sides.  Address spaces and QMP event results carry their row
+    (``DevicePrediction.rule``, ``EventResult.rule``) and count when that device or
+    event was observed.
     """
     if not prediction or not observation:
-        return ()
+        return (), ()
     rows: dict[str, None] = {}
-    fields: set[str] = set()
+    rules: dict[str, None] = {}
+    read: set[str] = set()
     pd, od = prediction.get("devices") or {}, observation.get("devices") or {}
     for k, d in pd.items():
         if k in od and isinstance(d, dict) and d.get("rule"):
@@ -204,23 +208,35 @@ def compared_rows(prediction: dict[str, Any] | None,
     ps, obs_s = prediction.get("smmus") or {}, observation.get("smmus") or {}
     for k, sp in ps.items():
         so = obs_s.get(k) or {}
-        for f, frow in (("idr", "2b"), ("msi_gpa", "M2"), ("properties", "2a")):
+        for f in ("idr", "msi_gpa", "properties"):
             if sp.get(f) is not None and so.get(f) is not None:
-                fields.add(frow)
+                read.add(f)
     for r in prediction.get("rules", []):
-        rrow = r.get("row") if isinstance(r, dict) else None
-        if rrow and (rrow not in FIELD_ROWS or rrow in fields):
-            rows[str(rrow)] = None
-    for row in IMPLICIT_ROWS:
-        if row in fields:
+        if not isinstance(r, dict) or not r.get("rule"):
+            continue
+        rid, rrow = str(r["rule"]), str(r.get("row", ""))
+        gate = FIELD_GATES.get(rid) or FIELD_GATES.get(rrow)
+        if gate is None or gate in read:
+            rules[rid] = None
+            if rrow:
+                rows[rrow] = None
+    for row, f in IMPLICIT_ROWS.items():
+        if f in read:
             rows[row] = None
-    return tuple(rows)
+    return tuple(rules), tuple(rows)
+
+
+def compared_rows(prediction: dict[str, Any] | None,
+                  observation: dict[str, Any] | None) -> tuple[str, ...]:
+    return compared(prediction, observation)[1]
 
 
 def from_verdict(v: Verdict) -> Evidence:
+    rules, rows = compared(v.prediction, v.observation)
+    if v.status in ("nonconformance", "expected-nonconformance"):
+        rules = fired_rules(v.prediction)  # which of them differed is not known
     return Evidence(scenario=v.scenario, tier=v.tier, status=v.status, rows=tuple(v.rows),
-                    rules=fired_rules(v.prediction),
-                    compared=compared_rows(v.prediction, v.observation),
+                    rules=rules, compared=rows,
                     reason=v.reason, profile=v.profile,
                     build=build_of(v) if v.status != "skipped" else Build())
 

@@ -183,3 +183,19 @@ def test_cli_bad_results_file_is_usage_error(tmp_path: Path) -> None:
     assert r.stderr.strip().splitlines() == [
         f"python -m conformance coverage: error: {bad}: not JSON: Expecting property name "
         "enclosed in double quotes: line 1 column 2 (char 1)"]
+
+
+def test_compared_rules_and_rows() -> None:
+    """A rule counts only when what it decided was read (idr, msi-gpa, qom-get)."""
+    from conformance.evidence import compared
+
+    pred = {"rules": [{"rule": "P1.kvm-irqchip", "row": "P1"},
+                      {"rule": "2a.identifier-index", "row": "2a"},
+                      {"rule": "M2.msi-gpa", "row": "M2"}],
+            "devices": {"rp0": {"rule": "AS3"}, "vf0": {"rule": "AS4"}},
+            "events": [{"rule": "A4"}],
+            "smmus": {"s": {"idr": {"IDR0": 1}, "msi_gpa": 5, "properties": {"a": 1}}}}
+    obs = {"devices": {"rp0": {}}, "events": [{}], "smmus": {"s": {"idr": {"IDR0": 1}}}}
+    assert compared(pred, obs) == (("P1.kvm-irqchip",), ("AS3", "A4", "P1", "2b"))
+    obs["smmus"]["s"].update(msi_gpa=5, properties={"a": 1})  # type: ignore[index]
+    assert compared(pred, obs)[0] == ("P1.kvm-irqchip", "2a.identifier-index", "M2.msi-gpa")
