@@ -85,3 +85,80 @@ def test_bad_files_are_one_line_errors(tmp_path: Path) -> None:
     f.write_text('[[linux_guest]]\nname = "a"\nrows = ["5c"]\nargs = ""\nkernel = "x"\n')
     with pytest.raises(ScenarioError, match="unknown field 'kernel'"):
         lg.load([f])
+
+
+class _Qga:
+    def __init__(self, console: str) -> None:
+        self.console = console
+
+    async def sh(self, script: str, timeout: float = 60.0) -> None:
+        return None
+
+    async def execute(self, cmd: str, args: object = None, timeout: float = 0) -> object:
+        return 1
+
+    async def read_file(self, path: str) -> bytes:
+        return self.console.encode() if path.endswith(lg.CONSOLE) else b""
+
+
+class _Proc:
+    argv = ("qemu-system-aarch64",)
+    workdir = "/run/nested/1"
+
+    def __init__(self) -> None:
+        self.terminated = False
+
+    def qmp_ready(self) -> bool:
+        return True
+
+    async def wait(self, timeout: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(min(timeout, 0.05))
+
+    async def terminate(self) -> object:
+        from conformance.hosts import ExitStatus
+
+        self.terminated = True
+        return ExitStatus(code=None, signal=9)
+
+    def stderr_text(self) -> str:
+        return ""
+
+
+class _Host:
+    def __init__(self, console: str) -> None:
+        self.l1 = type("L1", (), {"qga": _Qga(console), "boots": 1})()
+        self.proc = _Proc()
+
+    def unavailable_reason(self) -> None:
+        return None
+
+    def missing_requirement(self, req: str) -> None:
+        return None
+
+    async def _ensure_l1(self) -> object:
+        return self.l1
+
+    async def start(self, argv: list[str]) -> _Proc:
+        return self.proc
+
+
+@pytest.mark.asyncio
+async def test_hung_guest_is_reported_with_its_console_tail(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    async def qmp(proc: object, command: str) -> str:
+        return "QEMU emulator version 11.1.3"
+
+    monkeypatch.setattr(lg, "_qmp", qmp)
+    monkeypatch.setattr("images.l2guest.find",
+                        lambda: type("G", (), {"files": lambda self: ()})())
+    s = dataclasses.replace(scenarios()["linux-accel-dma-domain"], timeout=0.3)
+    host = _Host("EFI stub: Booting Linux Kernel...\nL2GUEST start 7.3.4\n")
+    v = await lg.run(host, s)
+    assert v.status == "nonconformance"
+    assert v.reason.startswith("guest hung: no 'L2GUEST done' within 0.3 s; console tail: ")
+    assert "L2GUEST start 7.3.4" in v.reason
+    assert host.proc.terminated and v.qemu_version == "QEMU emulator version 11.1.3"
