@@ -293,8 +293,31 @@ async def push_guest(host: Any) -> float:
     return time.monotonic() - t0
 
 
-async def run(host: Any, s: LinuxGuestScenario) -> Verdict:
-    """Boot the guest in L2 on the nested ``host``; the verdict of the scenario."""
+async def run(host: Any, s: LinuxGuestScenario, log_dir: Path | None = None) -> Verdict:
+    """Boot the guest in L2 on the nested ``host``; the verdict of the scenario.
+
+    With ``log_dir``, ``<log_dir>/<name>/`` keeps ``argv.txt``, ``console.log``,
+    ``trace.log`` and ``verdict.json``."""
+    v = await _run(host, s)
+    if log_dir is not None and v.status != "skipped":
+        d = log_dir / s.name
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "argv.txt").write_text(" ".join(v.argv) + "\n")
+            obs = v.observation or {}
+            for name in (CONSOLE, TRACE):
+                (d / name).write_text(str(obs.get(f"_{name}", "")))
+            v.log_dir = str(d)
+            (d / "verdict.json").write_text(v.to_json() + "\n")
+        except OSError:
+            pass
+    if v.observation:
+        v.observation.pop(f"_{CONSOLE}", None)
+        v.observation.pop(f"_{TRACE}", None)
+    return v
+
+
+async def _run(host: Any, s: LinuxGuestScenario) -> Verdict:
     t0 = time.monotonic()
     v = Verdict(scenario=s.ref, tier="nested", status="skipped", rows=list(s.rows),
                 profile="qemu-11.1")
@@ -344,6 +367,7 @@ async def run(host: Any, s: LinuxGuestScenario) -> Verdict:
         return v
     obs = observe(s, console, trace, pred)
     obs["console_tail"] = "\n".join(console.strip().splitlines()[-15:])
+    obs[f"_{CONSOLE}"], obs[f"_{TRACE}"] = console, trace  # for the logs, then dropped
     v.observation = obs
     if not started:  # L2 ended before QMP: compare the start-up with the model's
         last = (v.stderr_tail.splitlines() or [""])[-1]
@@ -403,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", action="append", help="scenario name (default: all)")
     ap.add_argument("--results", help="write evidence records here (for coverage)")
     ap.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    ap.add_argument("--log-dir", help="keep argv, console, trace and verdict per scenario")
     a = ap.parse_args(argv)
     try:
         scenarios = [s for s in load() if not a.scenario or s.name in a.scenario]
@@ -415,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
 
         host = make_host("")
         try:
-            return [await run(host, s) for s in scenarios]
+            logs = Path(a.log_dir) if a.log_dir else None
+            return [await run(host, s, logs) for s in scenarios]
         finally:
             await host.close()
 

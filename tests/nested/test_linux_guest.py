@@ -9,6 +9,8 @@ catalogue scenario's, and an evidence record for ``--conformance-results``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conformance.nested import linux_guest
@@ -32,7 +34,8 @@ async def test_linux_guest(scenario: linux_guest.LinuxGuestScenario, nested_host
     why = nested_host.missing_requirement("vfio-iommufd")
     if why:
         pytest.skip(why)
-    v = await linux_guest.run(nested_host, scenario)
+    logs = Path(request.config.getoption("conformance_log_dir", "logs/conformance"))
+    v = await linux_guest.run(nested_host, scenario, logs / "nested" / "linux_guest")
     remember_item(request.node, v)
     if v.status == "skipped":
         pytest.skip(v.reason)
