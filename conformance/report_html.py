@@ -269,7 +269,8 @@ def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 con
                   generated: datetime | None = None, coverage: bool = False) -> str:
     """The report as one HTML document (a pure function of its arguments).
 
-    ``coverage``: add the coverage matrix of these verdicts (``run --html``)."""
+    ``coverage``: add the coverage matrix of these verdicts (``run --html``); it also
+    asks this machine which tiers can run, and hashes the QEMU builds."""
     vs = list(verdicts)
     extra_css = ""
     when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
