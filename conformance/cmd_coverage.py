@@ -24,7 +24,7 @@ from pathlib import Path
 
 from conformance.cli import UsageError
 from conformance.coverage import TIERS, matrix_for
-from conformance.evidence import EvidenceError, read_results
+from conformance.evidence import EvidenceError, from_log_dirs, read_results
 from conformance.report_coverage import page_html, render_rules, render_text
 
 
@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", action="append", default=[], metavar="FILE",
                    help="results file written by `run --results` or pytest "
                         "--conformance-results (repeatable)")
+    p.add_argument("--logs", action="append", default=[], metavar="DIR",
+                   help="per-scenario log folder (run --log-dir, --conformance-log-dir): "
+                        "evidence from its verdict.json files (repeatable)")
     p.add_argument("--tier", action="append", choices=TIERS,
                    help="tiers to show (repeatable; default: all)")
     p.add_argument("--html", metavar="DIR", help="also write DIR/coverage.html")
@@ -44,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> int:
     try:
-        records = read_results(a.results)
+        records = read_results(a.results) + from_log_dirs(a.logs)
     except EvidenceError as e:
         raise UsageError(str(e)) from None
     tiers = tuple(dict.fromkeys(a.tier)) if a.tier else TIERS

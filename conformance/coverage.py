@@ -310,7 +310,8 @@ class Matrix:
 #: ``DevicePrediction.rule`` holds the row; the ID registers hold nothing): the rule
 #: that decides that row under the default profile, confirmed when the field matched
 FIELD_ROW_RULES = {"AS1": "AS1.iommu", "AS2": "AS2.system", "AS3": "AS3.accel-iommu",
-                   "AS4": "AS4.accel-sysmem", "A6": "A6.per-bus", "2b": "2b.defaults"}
+                   "AS4": "AS4.accel-sysmem", "A6": "A6.per-bus", "2b": "2b.defaults",
+                   "A1": "A1.bridge", "A2": "A2.vfio-iommufd"}
 DEFAULT_PROFILE = "qemu-11.1"
 
 

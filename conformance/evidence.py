@@ -180,6 +180,9 @@ FIELD_GATES: dict[str, str] = {"2b": "idr", "M2": "msi_gpa",
 #: their field was read on both sides (M2 counts only when its rule fired: the msi-gpa
 #: of a non-accel SMMU is a §2a default)
 IMPLICIT_ROWS: dict[str, str] = {"2b": "idr"}
+#: address-space rows that exist only behind an accel SMMU, and the §3 admission row a
+#: device placed there passed (a refused device has no address space at all)
+ADMITTED_BY: dict[str, str] = {"AS3": "A1", "AS4": "A2"}
 
 
 def compared(prediction: dict[str, Any] | None, observation: dict[str, Any] | None
@@ -201,6 +204,8 @@ def compared(prediction: dict[str, Any] | None, observation: dict[str, Any] | No
     for k, d in pd.items():
         if k in od and isinstance(d, dict) and d.get("rule"):
             rows[str(d["rule"])] = None
+            if d["rule"] in ADMITTED_BY:  # present behind an accel SMMU: it was admitted
+                rows[ADMITTED_BY[str(d["rule"])]] = None
     for e, _ in zip(prediction.get("events") or [], observation.get("events") or [],
                     strict=False):
         if isinstance(e, dict) and e.get("rule"):
@@ -275,4 +280,20 @@ def read_results(paths: Sequence[str | Path]) -> list[Evidence]:
         if not isinstance(recs, list):
             raise EvidenceError(f"{p}: field 'records' must be a list")
         out += [Evidence.from_dict(r, f"{p}: records[{i}]") for i, r in enumerate(recs)]
+    return out
+
+
+def from_log_dirs(roots: Sequence[str | Path]) -> list[Evidence]:
+    """Evidence recomputed from the ``verdict.json`` files of per-scenario log folders
+    (``run --log-dir`` / the plugin's ``--conformance-log-dir``), in path order."""
+    out: list[Evidence] = []
+    for root in roots:
+        r = Path(root)
+        if not r.is_dir():
+            raise EvidenceError(f"{r}: no such log folder")
+        for f in sorted(r.rglob("verdict.json")):
+            try:
+                out.append(from_verdict(Verdict.from_dict(json.loads(f.read_text()))))
+            except (OSError, ValueError, TypeError, KeyError) as e:
+                raise EvidenceError(f"{f}: not a verdict record: {e}") from None
     return out

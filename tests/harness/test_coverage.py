@@ -196,6 +196,23 @@ def test_compared_rules_and_rows() -> None:
             "events": [{"rule": "A4"}],
             "smmus": {"s": {"idr": {"IDR0": 1}, "msi_gpa": 5, "properties": {"a": 1}}}}
     obs = {"devices": {"rp0": {}}, "events": [{}], "smmus": {"s": {"idr": {"IDR0": 1}}}}
-    assert compared(pred, obs) == (("P1.kvm-irqchip",), ("AS3", "A4", "P1", "2b"))
+    assert compared(pred, obs) == (("P1.kvm-irqchip",), ("AS3", "A1", "A4", "P1", "2b"))
     obs["smmus"]["s"].update(msi_gpa=5, properties={"a": 1})  # type: ignore[index]
     assert compared(pred, obs)[0] == ("P1.kvm-irqchip", "2a.identifier-index", "M2.msi-gpa")
+
+
+def test_evidence_from_log_dirs(tmp_path: Path) -> None:
+    from conformance.evidence import from_log_dirs
+    from conformance.result import Verdict
+
+    v = Verdict(scenario="a.toml:x", tier="tcg", status="pass", rows=["P1"],
+                prediction={"rules": [{"rule": "P1.kvm-irqchip", "row": "P1"}]},
+                observation={"outcome": "exits"})
+    d = tmp_path / "tcg" / "x"
+    d.mkdir(parents=True)
+    (d / "verdict.json").write_text(v.to_json())
+    (rec,) = from_log_dirs([tmp_path])
+    assert (rec.scenario, rec.rules, rec.compared) == ("a.toml:x", ("P1.kvm-irqchip",),
+                                                       ("P1",))
+    with pytest.raises(EvidenceError, match="no such log folder"):
+        from_log_dirs([tmp_path / "nope"])
