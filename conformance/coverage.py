@@ -101,8 +101,6 @@ TIER_LACKS: dict[str, dict[str, str]] = {
                   "CMDQV (L2 says 'CMDQV requested but not supported', docs/nested.md)"),
         "accel-less-build": ("the nested tier runs the arm64 QEMU 11.1.3 in the L1 image, "
                              "which has CONFIG_ARM_SMMUV3_ACCEL"),
-        "host-events": ("L0's emulated SMMUv3 under TCG is the host SMMU: nothing makes it "
-                        "report a fault for L2's device through a vEVENTQ"),
     },
     "kvm": {},
     "hw": {},
