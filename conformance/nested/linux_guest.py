@@ -29,6 +29,10 @@ The prediction comes from the model, for the same argv
 ``msi_targets``
     §6 M1: every ``kvm_arm_fixup_msi_route`` for the accel device goes to the SMMU's
     ``msi-gpa`` (M2), whatever gIOVA the guest programmed;
+``invalidations_forwarded`` / ``invalidation_entries``
+    §7a: L2 traces every command the guest queues (``smmuv3_cmdq_opcode``); the model's
+    forwarding table, walked over that stream, says how many reach the host as
+    ``iommufd_backend_invalidate_cache`` calls, each with one entry (no batching);
 ``irqs_arrive``
     the device's interrupt counts grow (a route to 0 would never deliver, M5).
 
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import time
 import tomllib
@@ -61,6 +66,7 @@ L1_DIR = "/run/l2guest"
 #: trace events L2 runs with (names checked against QEMU 11.1.3's ``-trace help``)
 TRACE_EVENTS = ("smmuv3_accel_install_ste", "smmuv3_accel_translate_ste",
                 "smmuv3_accel_set_iommu_device", "smmuv3_cmdq_cfgi_ste",
+                "smmuv3_cmdq_opcode",
                 "iommufd_backend_alloc_viommu", "iommufd_backend_alloc_vdev",
                 "iommufd_backend_alloc_hwpt", "iommufd_backend_invalidate_cache",
                 "kvm_arm_fixup_msi_route")
@@ -244,6 +250,8 @@ def observe(s: LinuxGuestScenario, console: str, trace: str,
         obs["translate_traced"] = any(int(m[1], 16) == vsid for m in _TRANSLATE.finditer(trace))
         obs["viommus"] = sum(1 for m in _VIOMMU.finditer(trace) if m[1] == "1")
         obs["vdev_virt_ids"] = [int(m[1], 16) for m in _VDEV.finditer(trace)]
+        obs["invalidations_forwarded"] = len(_INVALIDATE.findall(trace))
+        obs["invalidation_entries"] = sorted({int(n) for n in _INVALIDATE.findall(trace)})
         fix = [(int(m[1], 16), int(m[2], 16)) for m in _FIXUP.finditer(trace)]
         obs["msi_targets"] = sorted({t for _, t in fix})
         obs["msi_iovas"] = sorted({i for i, _ in fix})
@@ -253,9 +261,37 @@ def observe(s: LinuxGuestScenario, console: str, trace: str,
     return obs
 
 
+_OPCODE = re.compile(r"smmuv3_cmdq_opcode <--- SMMU_(CMD_\w+)")
+_INVALIDATE = re.compile(r"iommufd_backend_invalidate_cache .* entry_num=(\d+) ")
+
+
+def forwarding(trace: str, ats: bool) -> tuple[int, dict[str, int]]:
+    """§7a for the guest's own command stream: how many ``invalidate_cache`` calls the
+    model's forwarding table (``reference_model.rules.invalidation``) asks for, walking
+    L2's trace in order (the vIOMMU and the vDEVICE exist from their ``alloc`` lines on),
+    and the commands seen by opcode."""
+    from reference_model.rules.invalidation import FORWARD, forwarded
+
+    viommu = vdev = False
+    expected = 0
+    seen: dict[str, int] = {}
+    for line in trace.splitlines():
+        if "iommufd_backend_alloc_viommu" in line:
+            viommu = True
+        elif "iommufd_backend_alloc_vdev" in line:
+            vdev = True
+        m = _OPCODE.search(line)
+        if m:
+            seen[m[1]] = seen.get(m[1], 0) + 1
+            if m[1] in FORWARD:
+                expected += forwarded(m[1], viommu, vdev, ats)
+    return expected, seen
+
+
 #: prediction keys that are claims (compared); the rest is provenance or context
 CLAIMS = ("start", "iommus", "group", "domain", "ste_last", "translate_traced", "viommus",
-          "vdev_virt_ids", "msi_targets", "irqs_arrive", "smmus")
+          "vdev_virt_ids", "msi_targets", "invalidations_forwarded", "invalidation_entries",
+          "irqs_arrive", "smmus")
 
 
 def judge(pred: dict[str, Any], obs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -365,6 +401,13 @@ async def _run(host: Any, s: LinuxGuestScenario) -> Verdict:
         v.duration_s = round(time.monotonic() - t0, 2)
     if v.status == "infra-error":
         return v
+    if "translate_traced" in pred and "smmuv3_cmdq_opcode" in trace:
+        # §7a: what the guest sent decides what must reach the host (one entry each)
+        ats = "ats=on" in " ".join(s.argv)
+        pred["invalidations_forwarded"], commands = forwarding(trace, ats)
+        pred["invalidation_entries"] = [1] if pred["invalidations_forwarded"] else []
+        pred["rules"].append({"rule": "7a.forward", "row": "7a", "source": "merged",
+                              "predicted": False, "detail": json.dumps(commands)})
     obs = observe(s, console, trace, pred)
     obs["console_tail"] = "\n".join(console.strip().splitlines()[-15:])
     obs[f"_{CONSOLE}"], obs[f"_{TRACE}"] = console, trace  # for the logs, then dropped
