@@ -66,7 +66,7 @@ L1_DIR = "/run/l2guest"
 #: trace events L2 runs with (names checked against QEMU 11.1.3's ``-trace help``)
 TRACE_EVENTS = ("smmuv3_accel_install_ste", "smmuv3_accel_translate_ste",
                 "smmuv3_accel_set_iommu_device", "smmuv3_cmdq_cfgi_ste",
-                "smmuv3_cmdq_opcode",
+                "smmuv3_cmdq_opcode", "smmuv3_cmdq_cfgi_cd",
                 "iommufd_backend_alloc_viommu", "iommufd_backend_alloc_vdev",
                 "iommufd_backend_alloc_hwpt", "iommufd_backend_invalidate_cache",
                 "kvm_arm_fixup_msi_route")
@@ -262,29 +262,39 @@ def observe(s: LinuxGuestScenario, console: str, trace: str,
 
 
 _OPCODE = re.compile(r"smmuv3_cmdq_opcode <--- SMMU_(CMD_\w+)")
+_CFGI_CD = re.compile(r"smmuv3_cmdq_cfgi_cd sid=0x([0-9a-f]+)")
 _INVALIDATE = re.compile(r"iommufd_backend_invalidate_cache .* entry_num=(\d+) ")
 
 
 def forwarding(trace: str, ats: bool) -> tuple[int, dict[str, int]]:
     """§7a for the guest's own command stream: how many ``invalidate_cache`` calls the
     model's forwarding table (``reference_model.rules.invalidation``) asks for, walking
-    L2's trace in order (the vIOMMU and the vDEVICE exist from their ``alloc`` lines on),
-    and the commands seen by opcode."""
+    L2's trace in order, and the commands seen by opcode.  The vIOMMU exists from its
+    ``alloc_viommu`` line on; a SID has a vDEVICE from the ``alloc_vdev`` line with that
+    ``virt_id`` on; a CFGI_CD(_ALL) is judged at the ``smmuv3_cmdq_cfgi_cd sid=`` line
+    that follows its opcode line (the emulated host bridge's SID has no vDEVICE)."""
     from reference_model.rules.invalidation import FORWARD, forwarded
 
-    viommu = vdev = False
+    viommu = False
+    vdevs: set[int] = set()
+    pending: str | None = None
     expected = 0
     seen: dict[str, int] = {}
     for line in trace.splitlines():
         if "iommufd_backend_alloc_viommu" in line:
             viommu = True
-        elif "iommufd_backend_alloc_vdev" in line:
-            vdev = True
+        elif (v := _VDEV.search(line)) is not None:
+            vdevs.add(int(v[1], 16))
+        elif (c := _CFGI_CD.search(line)) is not None and pending is not None:
+            expected += forwarded(pending, viommu, int(c[1], 16) in vdevs, ats)
+            pending = None
         m = _OPCODE.search(line)
         if m:
             seen[m[1]] = seen.get(m[1], 0) + 1
-            if m[1] in FORWARD:
-                expected += forwarded(m[1], viommu, vdev, ats)
+            if m[1] in ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL"):
+                pending = m[1]
+            elif m[1] in FORWARD:  # ATC_INV's SID is not traced: the passed-through one
+                expected += forwarded(m[1], viommu, bool(vdevs), ats)
     return expected, seen
 
 

@@ -166,14 +166,18 @@ async def test_hung_guest_is_reported_with_its_console_tail(
 
 def test_forwarding_follows_the_model_table() -> None:
     """§7a over the guest's command stream: TLBIs forwarded once the vIOMMU exists,
-    CFGI_CD only once the vDEVICE exists, CFGI_STE and CMD_SYNC never."""
+    CFGI_CD only for a SID with a vDEVICE, CFGI_STE and CMD_SYNC never."""
     trace = "\n".join([
         "smmuv3_cmdq_opcode <--- SMMU_CMD_TLBI_NH_ALL",  # before the vIOMMU: not sent
         "iommufd_backend_alloc_viommu  iommufd=5 dev_id=2 type=1 hwpt_id=4 viommu_id=5 (0)",
         "smmuv3_cmdq_opcode <--- SMMU_CMD_CFGI_CD",  # no vDEVICE yet
+        "smmuv3_cmdq_cfgi_cd sid=0x10",
         "smmuv3_cmdq_opcode <--- SMMU_CMD_TLBI_NH_ASID",
         "iommufd_backend_alloc_vdev  iommufd=5 dev_id=2 viommu_id=5 virt_id=0x10 vdev_id=8 (0)",
+        "smmuv3_cmdq_opcode <--- SMMU_CMD_CFGI_CD",  # the host bridge: no vDEVICE
+        "smmuv3_cmdq_cfgi_cd sid=0x0",
         "smmuv3_cmdq_opcode <--- SMMU_CMD_CFGI_CD",
+        "smmuv3_cmdq_cfgi_cd sid=0x10",
         "smmuv3_cmdq_opcode <--- SMMU_CMD_CFGI_STE",
         "smmuv3_cmdq_opcode <--- SMMU_CMD_TLBI_NH_VA",
         "smmuv3_cmdq_opcode <--- SMMU_CMD_SYNC",
@@ -181,5 +185,5 @@ def test_forwarding_follows_the_model_table() -> None:
     ])
     n, seen = lg.forwarding(trace, ats=False)
     assert n == 3  # TLBI_NH_ASID, CFGI_CD (with vDEVICE), TLBI_NH_VA
-    assert seen["CMD_CFGI_CD"] == 2 and seen["CMD_SYNC"] == 1
+    assert seen["CMD_CFGI_CD"] == 3 and seen["CMD_SYNC"] == 1
     assert lg.forwarding(trace, ats=True)[0] == 4
