@@ -431,12 +431,16 @@ async def _run(host: Any, s: LinuxGuestScenario) -> Verdict:
                     if v.differences else "")
         return v
     if not obs["done"]:
-        v.status = "nonconformance"
-        v.reason = ("guest hung: no 'L2GUEST done' within "
-                    f"{s.timeout:g} s; console tail: {obs['console_tail'][-600:]!r}"
-                    if status.code is None or v.duration_s >= s.timeout else
-                    f"L2 ended ({status.describe()}) before the guest finished: "
-                    f"{v.stderr_tail[-300:]}")
+        if v.duration_s >= s.timeout:
+            v.status = "nonconformance"
+            v.reason = (f"guest hung: no 'L2GUEST done' within {s.timeout:g} s; console "
+                        f"tail: {obs['console_tail'][-600:]!r}")
+        else:  # QEMU's own end (crash, exit) or a kill from outside (infra-error)
+            from conformance.runner import classify_end
+
+            st, why = classify_end(status, proc.stderr_text(), "before the guest finished")
+            v.status, v.reason = st, (f"{why}; console tail: "
+                                      f"{obs['console_tail'][-300:]!r}")
         return v
     v.differences = judge(pred, obs)
     v.status = "nonconformance" if v.differences else "pass"
