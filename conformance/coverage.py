@@ -359,8 +359,9 @@ def build_matrix(records: Sequence[Evidence], *, tiers: Sequence[str] = TIERS,
             continue
         if rec.status not in CONFIRMING | CONTRADICTING:
             continue  # infra-error: says nothing about QEMU
-        if rec.build.version or rec.build.sha256:
-            builds.setdefault((rec.build.version, rec.build.sha256), rec.build)
+        if rec.build.version or rec.build.sha256:  # one build per executable
+            builds.setdefault(("", rec.build.sha256) if rec.build.sha256 else
+                              (rec.build.version, ""), rec.build)
         fired_rows: dict[str, list[str]] = {}
         for rid in rec.rules:
             r = rules.get(rid)

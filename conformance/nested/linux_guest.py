@@ -471,8 +471,9 @@ async def _qmp(proc: Any, command: str) -> str:
     finally:
         await c.disconnect()
     q = ver.get("qemu", {}) if isinstance(ver, dict) else {}
-    return (f"QEMU emulator version {q.get('major')}.{q.get('minor')}.{q.get('micro')}"
-            f" {ver.get('package', '')}".rstrip() if q else "")
+    pkg = str(ver.get("package", "")).strip()  # the runner's format (Capabilities)
+    return (f"{q.get('major')}.{q.get('minor')}.{q.get('micro')}" + (f" ({pkg})" if pkg else "")
+            if q else "")
 
 
 def main(argv: list[str] | None = None) -> int:
