@@ -69,4 +69,49 @@ def find(variant: str) -> BuiltImage | None:
     return img if img.is_complete() else None
 
 
-__all__ = ["VARIANTS", "BuiltImage", "find", "image_dir", "images_root"]
+__all__ = ["VARIANTS", "BuiltImage", "L2Guest", "find", "guest_dir", "image_dir", "images_root",
+           "l2guest_find"]
+
+
+@dataclass(frozen=True)
+class L2Guest:
+    """The Linux L2 guest's kernel, initrd and firmware on disk."""
+
+    dir: Path
+
+    @property
+    def kernel(self) -> Path:
+        return self.dir / "Image.gz"
+
+    @property
+    def initrd(self) -> Path:
+        return self.dir / "initrd"
+
+    @property
+    def firmware(self) -> Path:
+        return self.dir / "QEMU_EFI.fd"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    def files(self) -> tuple[Path, ...]:
+        return (self.kernel, self.initrd, self.firmware)
+
+    def is_complete(self) -> bool:
+        return all(p.exists() for p in (*self.files(), self.manifest_path))
+
+    def manifest(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        return data
+
+
+def guest_dir() -> Path:
+    """Where the Linux L2 guest is built."""
+    return images_root() / "l2guest"
+
+
+def l2guest_find() -> L2Guest | None:
+    """The Linux L2 guest (images/l2guest.py builds it), when complete."""
+    g = L2Guest(guest_dir())
+    return g if g.is_complete() else None

@@ -13,6 +13,7 @@ false nonconformance, so each lives here once and both sides import it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 #: tiers a scenario may list, cheapest first (see conformance.tiers for their hosts)
 TIERS = ("tcg", "kvm", "nested", "hw")
@@ -33,5 +34,29 @@ IOMMU_MR_PREFIX = "smmuv3-iommu-memory-region"
 #: scenario's (QMP comes after them, per host)
 HARNESS_ARGS = ("-S", "-nodefaults", "-display", "none")
 
+#: catalogue section of a row id (first match wins; ``AS`` before ``A``)
+SECTIONS: tuple[tuple[str, str], ...] = (
+    (r"^P\d+a?$", "§1 Preconditions"),
+    (r"^2[ab]$", "§2 Properties and ID registers"),
+    (r"^AS\d+$", "§4 Address space per device"),
+    (r"^A\d+$", "§3 Device admission"),
+    (r"^(H\d+|5[abc])$", "§5 vfio-pci attach"),
+    (r"^M\d+$", "§6 MSI doorbell"),
+    (r"^7[ab]$", "§7 Invalidation and CMDQV"),
+    (r"^O\d+$", "§8 Other observables"),
+    (r"^(10|F\d*)$", "§10 Series evolution"),
+)
+UNSECTIONED = "(no catalogue row)"
+
+
+def section_of(rows: Sequence[str]) -> str:
+    """The catalogue section a scenario belongs to (by its first row)."""
+    for row in rows:
+        for pattern, name in SECTIONS:
+            if re.match(pattern, row):
+                return name
+    return UNSECTIONED
+
+
 __all__ = ["HARNESS_ARGS", "IOMMU_MR_PREFIX", "LEGACY_SMMU_BASE", "REQUIREMENTS", "ROW_RE",
-           "SMMU_TYPE", "TIERS"]
+           "SECTIONS", "SMMU_TYPE", "TIERS", "UNSECTIONED", "section_of"]

@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("conformance.frontends.cmd_merge", "merge --shard K/N results into one report"),
     "premerge": ("conformance.frontends.cmd_premerge",
                  "what a candidate build changes: expected or not"),
+    "coverage": ("conformance.frontends.cmd_coverage",
+                 "catalogue rows x tiers, derived from run results"),
 }
 
 

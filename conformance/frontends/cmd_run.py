@@ -28,6 +28,7 @@ from conformance import preflight
 from conformance.argcheck import check_argv
 from conformance.crossrelease import auto_profile
 from conformance.errors import BinaryError, HarnessError, Interrupted
+from conformance.evidence import EvidenceError, from_verdict, write_results
 from conformance.frontends.cli import UsageError
 from conformance.frontends.cmd_bisect import decide
 from conformance.frontends.report_html import ReportError, write_report
@@ -67,6 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tap", action="store_true",
                    help="print TAP 13 (for meson test, protocol 'tap') instead of text")
     p.add_argument("--html", metavar="DIR", help="also write a static HTML report into DIR")
+    p.add_argument("--results", metavar="FILE",
+                   help="write the evidence (rules fired, rows, QEMU build) per verdict "
+                        "here, for `coverage --results FILE`")
     p.add_argument("--bisect", action="store_true",
                    help="exit 0/1/125 for `git bisect run` (see the bisect-run command)")
     p.add_argument("--repeat", type=int, default=1, metavar="N",
@@ -193,12 +197,17 @@ def run(a: argparse.Namespace) -> int:
         sys.stdout.flush()
         if a.html:
             try:
-                page = write_report(a.html, verdicts)
+                page = write_report(a.html, verdicts, coverage=True)
             except ReportError as e:
                 raise UsageError(str(e)) from None
             print(f"HTML report: {page}", file=sys.stderr)
             if manifest is not None:  # lets `conformance merge` check the shards
                 write_manifest(a.html, manifest)
+        if a.results:
+            try:
+                write_results(a.results, [from_verdict(v) for v in verdicts])
+            except EvidenceError as e:
+                raise UsageError(str(e)) from None
     except Interrupted as e:
         if a.tap:  # TAP consumers (meson) must see the run stopped, not missing points
             TapWriter.bail_out_line(sys.stdout, str(e))

@@ -13,6 +13,8 @@ asks for the ``conformance_case`` parameter.  Options:
 ``--conformance-log-dir``  per-test logs (default ``logs/conformance``)
 ``--conformance-summary``  write ``{"executed": N, ...}`` JSON here at the end (CI uses
                            it to fail a run where no conformance test executed)
+``--conformance-results``  write the evidence per verdict (rules fired, rows, QEMU
+                           build) here, for ``python -m conformance coverage``
 
 Test ids read ``test_conformance[tcg-p1-accel-on-tcg]``; each test carries the tier's
 marker (``-m tcg``) and ``conformance``.  Verdicts map to pytest outcomes: ``pass`` passes,
@@ -42,6 +44,7 @@ from catalogue.scenario import Scenario, ScenarioError, load_catalogue
 from conformance.argcheck import validate
 from conformance.crossrelease import auto_profile
 from conformance.errors import BinaryError
+from conformance.frontends import pytest_evidence as evidence
 from conformance.frontends.report_text import details
 from conformance.frontends.shard_pytest import (  # noqa: F401  (--shard: hooks found by name)
     pytest_collection_modifyitems,
@@ -82,6 +85,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run only shard K of N of the collected tests (conformance/shard.py)")
     g.addoption("--shard-durations", action="append", default=None, metavar="FILE",
                 help="JUnit XML or verdicts.json of an earlier run, to balance --shard")
+    g.addoption("--conformance-results", default=None, metavar="FILE",
+                help="write per-verdict evidence (rules, rows, QEMU build) for `coverage`")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -155,7 +160,9 @@ class ConformanceSession:
     async def run(self, case: ConformanceCase) -> Verdict:
         if self.binary_error:
             pytest.fail(f"QEMU binary: {self.binary_error}", pytrace=False)
-        return await self.runner(case.tier).run(case.scenario)
+        v = await self.runner(case.tier).run(case.scenario)
+        evidence.remember(self, case.id, v)
+        return v
 
     def check(self, v: Verdict) -> None:
         """Turn a verdict into the pytest outcome (see module docstring)."""
@@ -178,11 +185,20 @@ def conformance_session(request: pytest.FixtureRequest) -> ConformanceSession:
     return ConformanceSession(request.config)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    if call.when == "call":
+        evidence.attach(item, outcome.get_result())
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Count conformance outcomes (runs in the controller under pytest-xdist too)."""
+    stats = _config_stats()
+    if stats is not None and report.when == "call":
+        evidence.collect(stats, report)
     if "test_conformance[" not in report.nodeid or report.when != "call":
         return
-    stats = _config_stats()
     if stats is None:
         return
     if report.outcome == "skipped" and not hasattr(report, "wasxfail"):
@@ -205,7 +221,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = session.config.getoption("conformance_summary", None)
     if path:
         stats = session.config.stash.get(_STATS, {})
-        Path(path).write_text(json.dumps(stats, indent=2) + "\n")
+        Path(path).write_text(json.dumps(
+            {k: v for k, v in stats.items() if k != evidence.KEY}, indent=2) + "\n")
+    evidence.write(session.config, session.config.stash.get(_STATS, {}))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config

@@ -31,44 +31,26 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from catalogue.prediction import Difference
+from catalogue.vocabulary import section_of
 from conformance.errors import HarnessError
+from conformance.frontends.report_coverage import CSS as COVERAGE_CSS
+from conformance.frontends.report_coverage import verdicts_section
+from conformance.frontends.report_style import css
 from conformance.result import STATUSES, Verdict
 
-#: catalogue section of a row id (first match wins; ``AS`` before ``A``)
-SECTIONS: tuple[tuple[str, str], ...] = (
-    (r"^P\d+a?$", "§1 Preconditions"),
-    (r"^2[ab]$", "§2 Properties and ID registers"),
-    (r"^AS\d+$", "§4 Address space per device"),
-    (r"^A\d+$", "§3 Device admission"),
-    (r"^(H\d+|5[abc])$", "§5 vfio-pci attach"),
-    (r"^M\d+$", "§6 MSI doorbell"),
-    (r"^7[ab]$", "§7 Invalidation and CMDQV"),
-    (r"^O\d+$", "§8 Other observables"),
-    (r"^(10|F\d*)$", "§10 Series evolution"),
-)
-UNSECTIONED = "(no catalogue row)"
 FINDINGS = ("nonconformance", "unexpected-pass", "infra-error")
 TRANSCRIPT_LIMIT = 200
 
 
 class ReportError(HarnessError, OSError):
     """The report folder cannot be written; ``str()`` names the path."""
-
-
-def section_of(rows: Sequence[str]) -> str:
-    """The catalogue section a scenario belongs to (by its first row)."""
-    for row in rows:
-        for pattern, name in SECTIONS:
-            if re.match(pattern, row):
-                return name
-    return UNSECTIONED
 
 
 def _section_key(name: str) -> tuple[int, str]:
@@ -181,8 +163,11 @@ def _summary(verdicts: list[Verdict], builds: Sequence[BuildColumn]) -> list[_Su
 
 def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 conformance",
                   builds: Sequence[BuildColumn] = (), matrix: Sequence[MatrixRow] = (),
-                  generated: datetime | None = None) -> str:
-    """The report as one HTML document (a pure function of its arguments)."""
+                  generated: datetime | None = None, coverage: bool = False) -> str:
+    """The report as one HTML document (a pure function of its arguments).
+
+    ``coverage``: add the coverage matrix of these verdicts (``run --html``); it also
+    asks this machine which tiers can run, and hashes the QEMU builds."""
     vs = list(verdicts)
     versions: dict[str, str] = {}
     for v in vs:
@@ -194,7 +179,10 @@ def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 con
     for row in summary:
         totals.update(row.counts)
     return _ENV.get_template("report.html.j2").render(
-        title=title, css=_css(), verdicts=vs, statuses=STATUSES, summary=summary,
+        title=title, css=css() + (COVERAGE_CSS if coverage else ""),
+        # the coverage section is built escaped by report_coverage
+        coverage=Markup(verdicts_section(vs)) if coverage else None,
+        verdicts=vs, statuses=STATUSES, summary=summary,
         totals=totals, builds=builds, matrix=matrix,
         generated=(generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC"),
         counts=", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]),
@@ -202,11 +190,6 @@ def render_report(verdicts: Sequence[Verdict], *, title: str = "accel SMMUv3 con
         profiles=sorted({v.profile for v in vs if v.profile}),
         findings=[v for v in vs if v.status in FINDINGS],
         known=[v for v in vs if v.status == "expected-nonconformance"])
-
-
-def _css() -> str:
-    return resources.files("conformance.frontends").joinpath("templates/report.css").read_text(
-        encoding="utf-8")
 
 
 def write_report(directory: str | Path, verdicts: Sequence[Verdict], **kw: Any) -> Path:

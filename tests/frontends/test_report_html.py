@@ -11,11 +11,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from catalogue.prediction import Difference
+from catalogue.vocabulary import section_of
 from conformance.frontends.report_html import (
     BuildColumn,
     MatrixRow,
     render_report,
-    section_of,
     summarize,
     write_report,
 )
