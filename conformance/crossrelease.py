@@ -36,6 +36,7 @@ from conformance.result import Verdict
 from conformance.select import DEFAULT_PROFILE
 from conformance.tools.fingerprint import fingerprint
 from reference_model.profiles import resolve
+from reference_model.rules import RULES
 from reference_model.rules.properties import SCHEMAS
 
 Mark = Literal["expected", "unexplained"]
@@ -82,8 +83,17 @@ def _walk(d: Any, path: str) -> Any:
 
 
 def _firings(v: Verdict) -> dict[str, str]:
-    rules = (v.prediction or {}).get("rules", [])
-    return {r["rule"]: f"{r['rule']} (row {r['row']}, {r['source']})" for r in rules}
+    """Rule id -> "id (row R, revision)" for every rule the prediction fired.  A start-up
+    prediction lists firings (dicts); a guest-tier prediction lists rule ids, whose row
+    and revision come from the model's rule table."""
+    out: dict[str, str] = {}
+    for r in (v.prediction or {}).get("rules", []):
+        if isinstance(r, str):
+            known = RULES.get(r)
+            row, source = (known.row, known.source) if known is not None else ("?", "?")
+            r = {"rule": r, "row": row, "source": source}
+        out[r["rule"]] = f"{r['rule']} (row {r['row']}, {r['source']})"
+    return out
 
 
 def _version(v: Verdict) -> tuple[int, int, int] | None:

@@ -36,13 +36,16 @@ class PreflightError(Exception):
     """A user error found before the run: one line."""
 
 
-def check_profile(name: str | None, option: str = "--profile") -> None:
-    if name is None:
+def check_profile(name: str | None, option: str = "--profile",
+                  allow_auto: bool = False) -> None:
+    """``name`` is a profile the model has (or ``auto`` where the front end resolves it
+    from the build's fingerprint: ``run`` and the pytest plugin)."""
+    if name is None or (allow_auto and name == "auto"):
         return
-
     if name not in PROFILES:
+        choices = [*PROFILES, "auto"] if allow_auto else list(PROFILES)
         raise PreflightError(f"{option} {name}: unknown profile (choose from "
-                             f"{', '.join(PROFILES)})")
+                             f"{', '.join(choices)})")
 
 
 def _writable_dir(path: Path, option: str) -> None:

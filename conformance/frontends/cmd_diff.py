@@ -50,6 +50,7 @@ from conformance.crossrelease import (
 from conformance.errors import BinaryError, HarnessError
 from conformance.frontends.cli import UsageError
 from conformance.frontends.report_html import BuildColumn, MatrixRow, ReportError, write_report
+from conformance.observe.guest import NOT_COMPARED
 from conformance.preflight import check_output_dir
 from conformance.result import Verdict
 from conformance.runner import Runner, RunOptions, run_scenarios
@@ -106,7 +107,8 @@ def _raw_diff(va: Verdict | None, vb: Verdict | None) -> list[Difference] | None
     obs = [v.observation if v is not None else None for v in (va, vb)]
     if all(o is None or "outcome" in o for o in obs):
         return None
-    return _leaf_diff(obs[0] or {}, obs[1] or {})
+    return [d for d in _leaf_diff(obs[0] or {}, obs[1] or {})
+            if d.path.split(".")[0].split("[")[0] not in NOT_COMPARED]
 
 
 def compare_builds(a: Sequence[Verdict], b: Sequence[Verdict]) -> list[MatrixRow]:

@@ -115,7 +115,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         scenarios = load_catalogue(cfg.getoption("scenario_file"))
         scenarios = validate(scenarios)  # owned options, host paths, typos: usage errors
-        check_profile(cfg.getoption("profile"))
+        check_profile(cfg.getoption("profile"), allow_auto=True)
     except ScenarioError as e:
         raise pytest.UsageError(str(e)) from None
     except PreflightError as e:  # a typo in --profile would fail every test

@@ -157,6 +157,9 @@ def acpi_summary(table: str, blob: bytes) -> dict[str, Any]:
     return {"dsm_functions": f"0x{blob[buf + 3]:x}" if 0 <= buf < len(blob) - 3 else None}
 
 
+#: keys of a guest prediction/observation that inform but are never compared (the rules
+#: that fired; the payload's last line, kept for a hung or faulted guest's report)
+NOT_COMPARED = ("rules", "last_report")
 #: the roots of a guest observation's paths (what a known nonconformance's ``fields`` of a
 #: guest scenario may name): :func:`observe`'s keys, plus ``exit_code``/``error`` of an L2
 #: that never started the guest

@@ -41,7 +41,7 @@ from conformance.compare import covers
 from conformance.errors import HarnessError, QmpLost, QmpStartupFailed, QmpTimeout
 from conformance.host_smmu import model_host
 from conformance.normalise import split_stderr
-from conformance.observe.guest import GuestRun, observe
+from conformance.observe.guest import NOT_COMPARED, GuestRun, observe
 from conformance.select import compose_argv
 from conformance.session import CommandFailed, QmpSession
 from conformance.tiers.local import LocalHost
@@ -217,7 +217,7 @@ def _predict(runner: Runner, s: Scenario, argv: list[str], steps: tuple[GuestSte
 #: more than the model claims: addresses it chose, the device ID)
 _PROJECTED = ("report",)
 #: bookkeeping keys, never compared
-_INFO = ("rules", "last_report")
+_INFO = NOT_COMPARED
 
 
 def _walk(path: str, e: Any, o: Any, out: list[dict[str, Any]]) -> None:
