@@ -2,6 +2,7 @@
 # One command, on a fresh Debian 12 machine, sets up everything the tests need:
 #   ./setup.sh                 Python venv (.venv) + QEMU 11.1.3 + the nested tier's stock image
 #   ./setup.sh --iommufd       ... and the iommufd kernel image (cross-built, ~10 min, cached)
+#                              and the Linux L2 guest
 # Downloads are cached outside the repository (~/.cache/accel-smmuv3-conformance).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -54,4 +55,7 @@ if [ "${1:-}" = "--iommufd" ]; then
       "${kmissing[@]}"
   fi
   .venv/bin/python -m images build iommufd
+  # the Linux L2 guest of the nested tier's real-Linux scenarios (Debian's arm64 kernel,
+  # busybox and the e1000e module; cached): scenarios/linux_guest/
+  .venv/bin/python -m images.l2guest
 fi
