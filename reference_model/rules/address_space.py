@@ -24,9 +24,9 @@ AS1 = register("AS1.iommu", "AS1", "10.2", doc="behind a non-accel SMMU: its IOM
 AS2 = register("AS2.system", "AS2", "10.2", doc="behind no SMMU: address_space_memory")
 AS2_BYPASS = register("AS2.bypass", "AS2", "10.2", doc="root bus with bypass_iommu: system")
 A6 = register("A6.per-bus", "A6", "10.2", doc="pxb without own SMMU under a per-bus SMMU")
-AS3 = register("AS3.accel-iommu", "AS3", "merged", predicted=True,
+AS3 = register("AS3.accel-iommu", "AS3", "merged",
                doc="accel SMMU, bridge/root/gpex-root: the SMMU's IOMMU AS")
-AS4 = register("AS4.accel-sysmem", "AS4", "merged", predicted=True,
+AS4 = register("AS4.accel-sysmem", "AS4", "merged",
                doc="accel SMMU, vfio-pci+iommufd: shared smmuv3-accel-as-sysmem")
 AS4_V4 = register("AS4.v4-system", "AS4", "v4", predicted=True,
                   doc="v4: vfio-pci behind accel SMMU gets address_space_memory")

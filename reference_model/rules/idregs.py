@@ -109,7 +109,7 @@ OVERRIDES: tuple[tuple[str, Any, str, Any], ...] = (
 )
 
 
-@rule("2b.accel-override", "2b", "11.1", predicted=True)
+@rule("2b.accel-override", "2b", "11.1")
 def accel_override(idr: dict[str, int], props: Mapping[str, Any]) -> list[str]:
     """accel=on: explicit ril=off / ats=on / oas=48 / ssidsize=N change IDR3/0/5/1."""
     changed: list[str] = []
@@ -123,7 +123,7 @@ def accel_override(idr: dict[str, int], props: Mapping[str, Any]) -> list[str]:
 AUTO_FIELDS = (("ats", "ATS"), ("ril", "RIL"), ("ssidsize", "SSIDSIZE"))
 
 
-@rule("5a.auto-finalise", "2b", "11.1", predicted=True)
+@rule("5a.auto-finalise", "2b", "11.1")
 def finalise_auto(idr: dict[str, int], props: dict[str, Any],
                   host_idr: dict[str, int]) -> list[str]:
     """First cold-plugged VFIO device: copy ATS/RIL/SSIDSIZE of 'auto' props from the host."""

@@ -22,7 +22,7 @@ FORWARD: dict[str, str | None] = {
 }
 
 
-@rule("7a.forward", "7a", "merged", predicted=True)
+@rule("7a.forward", "7a", "merged")
 def forwarded(cmd: str, viommu: bool, has_vdevice: bool, ats: bool) -> bool:
     """Does the accel SMMU send ``cmd`` to the host (one entry, no batching)?"""
     how = FORWARD[cmd]

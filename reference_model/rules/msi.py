@@ -24,7 +24,7 @@ CONTROLLER: dict[tuple[int, str, bool], str] = {
     (3, "gicv2m", True): "gicv2m", (3, "gicv2m", False): "gicv2m",
     (3, "off", True): "none", (3, "off", False): "none",
 }
-GIC_DEFAULT = register("M2.gic-default-kvm", "M2", "11.1", predicted=True,
+GIC_DEFAULT = register("M2.gic-default-kvm", "M2", "11.1",
                        doc="gic-version unset under KVM: assume a GICv3-only host")
 
 
@@ -37,7 +37,7 @@ def controller(gic: int, msi: str, its: bool) -> str | None:
     return CONTROLLER.get((min(gic, 3), msi, its))
 
 
-@rule("M2.msi-gpa", "M2", "merged", predicted=True)
+@rule("M2.msi-gpa", "M2", "merged")
 def msi_gpa(ctrl: str, rule_kind: str) -> int:
     """ITS -> 0x08090040, GICv2m -> 0x08020040, none -> 0 (v6/v7: else GICv2m)."""
     if ctrl == "its":

@@ -28,12 +28,12 @@ P6 = register("P6.no-primary-bus", "P6", "10.2", doc="no primary-bus")
 P7 = register("P7.not-root-bus", "P7", "10.2", doc="primary-bus is not a root bus")
 P8 = register("P8.bus-taken", "P8", "10.2", doc="an IOMMU is already attached to the bus")
 P9 = register("P9.bypass", "P9", "10.2", doc="primary bus bypasses the IOMMU")
-P10A = register("P10.accel-dt", "P10", "v4", predicted=True, doc="accel=on in DT mode")
+P10A = register("P10.accel-dt", "P10", "v4", doc="accel=on in DT mode")
 P10W = register("P10.dt-warning", "P10", "10.2", doc="non-pcie.0 SMMU in DT mode warns")
 P11 = register("P11.stage", "P11", "v8", doc="accel=on needs stage 1")
-P14 = register("P14.only-migratable", "P14", "v7", predicted=True,
+P14 = register("P14.only-migratable", "P14", "v7",
                doc="accel=on adds a migration blocker; --only-migratable refuses it")
-P15 = register("P15.auto-needs-vfio", "P15", "11.1", predicted=True,
+P15 = register("P15.auto-needs-vfio", "P15", "11.1",
                doc="'auto' properties and no cold-plugged VFIO device: exit at machine-done")
 P16 = register("P16.cmdqv-needs-vfio", "P16", "11.1", predicted=True,
                doc="cmdqv=on and no cold-plugged VFIO device")

@@ -13,7 +13,7 @@ CONFIG_TABLE: dict[int, str | None] = {0: "abort", 1: "abort", 2: "abort", 3: "a
                                        4: "bypass", 5: "translate", 6: None, 7: None}
 
 
-@rule("5c.install-ste", "5c", "merged", predicted=True)
+@rule("5c.install-ste", "5c", "merged")
 def install_ste(viommu: bool, accel_vfio_dev: bool, ste_found: bool, smmu_enabled: bool,
                 gbpa_abort: bool, ste_valid: bool, config: int) -> str | None:
     """HWPT type attached ("abort"/"bypass"/"translate"), "" for nothing, None for error."""
