@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,6 +255,19 @@ def install_for(arch: str = "amd64", root: Path | None = None) -> Install:
     return Install(arch, base)
 
 
+
+def install_prefix(debs: list[Path], inst: Install, say: Callable[[str], None]) -> None:
+    """Unpack ``debs`` into ``inst.prefix``, replacing it only once all are unpacked
+    (through ``inst.base/root.new``): an interrupted install leaves no half prefix."""
+    tmp = inst.base / "root.new"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    say(f"unpacking {len(debs)} packages")
+    unpack(debs, tmp)
+    if inst.prefix.exists():
+        shutil.rmtree(inst.prefix)
+    tmp.rename(inst.prefix)
+
 def provision(arch: str = "amd64", root: Path | None = None, force: bool = False,
               log: bool = True) -> Install:
     """Make sure QEMU 11.1.3 for ``arch`` is unpacked and launchable; return it."""
@@ -274,14 +288,7 @@ def provision(arch: str = "amd64", root: Path | None = None, force: bool = False
     apt.update()
     say("downloading qemu-system-arm and its closure")
     debs = apt.download(packages_for(arch))
-    tmp = inst.base / "root.new"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    say(f"unpacking {len(debs)} packages")
-    unpack(debs, tmp)
-    if inst.prefix.exists():
-        shutil.rmtree(inst.prefix)
-    tmp.rename(inst.prefix)
+    install_prefix(debs, inst, say)
     write_launcher(inst.prefix, inst.launcher, arch)
     version = check_version(inst.launcher) if arch == "amd64" else "(not runnable here)"
     inst.manifest.write_text(json.dumps({

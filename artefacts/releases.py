@@ -54,8 +54,8 @@ from artefacts.provision import (
     Install,
     ProvisionError,
     cache_root,
+    install_prefix,
     sha256,
-    unpack,
 )
 
 DEFAULT = "11.1.3"
@@ -285,14 +285,7 @@ def provision_release(name: str, root: Path | None = None, force: bool = False,
     debs = apt.download(top)
     say(f"checking {len(debs)} packages against the index")
     sums = verify(debs, apt.index_sha256(debs))
-    tmp = inst.base / "root.new"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    say(f"unpacking {len(debs)} packages")
-    unpack(debs, tmp)
-    if inst.prefix.exists():
-        shutil.rmtree(inst.prefix)
-    tmp.rename(inst.prefix)
+    install_prefix(debs, inst, say)
     _relink(inst.prefix)
     _write_launcher(inst)
     version = check_version(inst)

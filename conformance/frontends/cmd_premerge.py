@@ -54,6 +54,7 @@ from conformance.errors import BinaryError
 from conformance.frontends.cli import UsageError
 from conformance.frontends.cmd_diff import _run_build, compare_builds
 from conformance.frontends.report_html import BuildColumn, ReportError, write_report
+from conformance.preflight import check_output_dir
 from conformance.select import load
 from conformance.tiers import TIER_HOSTS
 from conformance.tools.qemu_binary import choose
@@ -104,8 +105,8 @@ def run(a: argparse.Namespace) -> int:
         scenarios = load(a.scenario)
     except ScenarioError as e:
         raise UsageError(str(e)) from None
-    if a.html and Path(a.html).exists() and not Path(a.html).is_dir():
-        raise UsageError(f"--html {a.html}: exists and is not a directory")
+    if a.html:
+        check_output_dir(a.html, "--html")
     scenarios_for = {t: [s for s in scenarios if t in s.tiers] for t in tiers}
     a.profile = None  # _run_build's fallback; each build gets its own below
 
