@@ -2,7 +2,7 @@
 catalogue section (people have ``FILE:NAME`` specs in ``git bisect run`` scripts).
 
 Until the restructure, five files were cut by tier or by owner rather than by catalogue
-section; their scenarios now live in the section file of their first row (``tiers`` is
+section (and the guest-driven scenarios came in five ``guest_*.toml`` files of their own); their scenarios now live in the section file of their first row (``tiers`` is
 a field of each scenario).  Scenario names did not change and are unique, so an old
 ``FILE:NAME`` selects ``NAME`` wherever it lives now, and an old ``FILE`` selects the
 scenarios it held.  :func:`catalogue.scenario.select` reads this table.
@@ -100,6 +100,53 @@ OLD_FILES: dict[str, tuple[str, ...]] = {
         "ctl-off-bridges",
         "ctl-off-e1000e-hot",
         "ctl-off-virtio-rng-hot-then-bridge",
+    ),
+    "guest_ste.toml": (
+        "guest-ste-smmu-off-gbpa-bypass",
+        "guest-ste-smmu-off-gbpa-abort",
+        "guest-ste-abort",
+        "guest-ste-invalid",
+        "guest-ste-bypass",
+        "guest-ste-s1-translate",
+        "guest-ste-s2-config6",
+        "guest-ste-nested-config7",
+        "guest-ste-2lvl-translate",
+        "guest-ste-cfgi-all",
+        "guest-ste-range-miss",
+        "guest-ste-sid-beyond-table",
+        "guest-ste-reinstall-sequence",
+        "guest-5b-veventq-at-eventqen",
+        "guest-ste-range-config6",
+        "guest-ste-smmuen-toggle",
+    ),
+    "guest_msi.toml": (
+        "guest-msi-its-doorbell",
+        "guest-msi-rmr-window-doorbell",
+        "guest-msi-high-iova",
+        "guest-msi-after-s1-ste",
+        "guest-msix-doorbell",
+        "guest-msi-its-off",
+        "guest-msi-msi-off",
+        "guest-msi-bar-bus-master",
+    ),
+    "guest_invalidation.toml": (
+        "guest-inv-tlbi-nh-asid",
+        "guest-inv-tlbi-nh-va",
+        "guest-inv-tlbi-all",
+        "guest-inv-cfgi-cd-vdev",
+        "guest-inv-cfgi-cd-no-device",
+        "guest-inv-stage2-illegal",
+        "guest-inv-atc-inv-ats-off",
+    ),
+    "guest_acpi.toml": (
+        "guest-acpi-iort-rmr",
+        "guest-acpi-dsdt-dsm5",
+    ),
+    "guest_control.toml": (
+        "guest-ctl-ste-configs",
+        "guest-ctl-invalidations",
+        "guest-ctl-msi",
+        "guest-ctl-acpi",
     ),
 }
 
