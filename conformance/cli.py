@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bisect-run": ("conformance.cmd_bisect", "exit 0/1/125 for `git bisect run`"),
     "fingerprint": ("conformance.cmd_fingerprint", "tell which profile a QEMU build matches"),
     "diff": ("conformance.cmd_diff", "compare two QEMU builds scenario by scenario"),
+    "fuzz": ("conformance.cmd_fuzz", "differential fuzzing: generated cases vs the model"),
     "images": ("images.cli", "build the nested tier's L1 images"),
 }
 
