@@ -80,6 +80,8 @@ R_DEFBUS = register("F.default-bus", "F", "11.1",
                     doc="no bus=: the newest PCI root bus (qbus_find_recursive, newest first)")
 R_PXB_ONLY_BRIDGES = register("F.pxb-only-bridges", "F", "11.1",
                               doc="non-bridge device on a pxb root bus fails at realize")
+R_VIOMMU_ROOT = register("F.virtio-iommu-root-bus", "F", "11.1",
+                         doc="virtio-iommu-pci realize refuses a bus that is not a root bus")
 R_O11 = register("O11.vfio-no-map-notifier", "O11", "vfio",
                 doc="vfio-pci behind a non-accel SMMU: no IOMMU MAP notifier, realize fails")
 R_CMDQV_PROBE = register("7b.cmdqv-host-probe", "7b", "11.1",
@@ -459,8 +461,12 @@ class _Run:
             self.fire(msi.GIC_DEFAULT.id)
         if ctrl == "x-5":
             raise CmdlineError("-M gic-version=x-5: not modelled")
+        if ctrl == "host-needs-kvm":
+            raise _Exit(msi.GIC_HOST_KVM, msi.GIC_HOST_NEEDS_KVM.id)
         if ctrl == "error":
             raise _Exit(msi.GICV2_ITS, R_MACHINE.id)
+        if ctrl == "its-on-gicv2":
+            raise _Exit(msi.GICV2_ITS, msi.ITS_ON_GICV2.id)
         self.msi_ctrl = ctrl
         firmware = cl.bios is not None or cl.pflash
         self.dt_mode = not (firmware and mp.get("acpi", "auto") != "off")
@@ -482,6 +488,8 @@ class _Run:
         gic = mp.get("gic-version")
         if gic is None:
             gic_major = 3 if kvm else 2
+        elif gic == "host" and not kvm:
+            return "host-needs-kvm"
         elif gic in ("host", "max"):
             gic_major = 3
         elif gic == "x-5":
@@ -489,6 +497,8 @@ class _Run:
         else:
             gic_major = int(gic)
         ctrl = msi.controller(gic_major, mp.get("msi", "auto"), mp.get("its", True))
+        if gic_major == 2 and mp.get("its") is True and "msi" not in mp:
+            return "its-on-gicv2"
         return "error" if ctrl is None else ctrl
 
     def _legacy_smmu(self, pcie0: Bus) -> None:
@@ -713,6 +723,10 @@ class _Run:
             behind = asr.iommu_for(bus)[0]
             if behind is not None and not behind.accel:
                 self._vfio_no_map_notifier(dev, props, id, driver, cold)
+        # the device's own realize (TCG✔, found by the fuzzer)
+        if tr.virtio_iommu and not bus.is_root:
+            self.fire(R_VIOMMU_ROOT.id)
+            raise _DevError(self.m["Q.virtio-iommu-root"], R_VIOMMU_ROOT.id)
         # pci_qdev_realize after the device's realize (port warning), then plug (SHPC)
         kind = bus.hotpluggable
         if kind and (devfn >= 8 if kind == pci_slots.PORT else devfn < 8):

@@ -29,7 +29,10 @@ its Hypothesis *choice sequence* is kept for the shrinker (:mod:`.shrink`).
 Outside the model's domain, hence never generated: device types that need a backend
 (``-drive``, ``-chardev``, ``-netdev`` with a real peer), duplicate ``chassis``/``slot``
 numbers and overlapping ``bus_nr`` (QEMU refuses those in code the model does not
-cover), machine types other than virt.
+cover), machine types other than virt, ``gic-version=4`` (TCG needs
+``virtualization=on`` for it), and SR-IOV physical functions (``igb``: its realize
+creates eight ``igbvf`` virtual functions with address spaces of their own, which the
+model does not know of; docs/findings.md).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from reference_model.scenario import Event, HostSmmu, Scenario
 #: endpoint families: kind -> base QOM types; every concrete PCI type of the build
 #: derived from a base joins the pool (``qom-list-types`` decides which exist)
 ENDPOINT_FAMILIES: dict[str, tuple[str, ...]] = {
-    "nic": ("virtio-net-pci-base", "e1000e", "igb", "e1000-base", "rtl8139", "vmxnet3"),
+    "nic": ("virtio-net-pci-base", "e1000e", "e1000-base", "rtl8139", "vmxnet3"),
     "storage": ("nvme", "virtio-scsi-pci-base", "ich9-ahci"),
     "rng": ("virtio-rng-pci-base",),
     "misc": ("virtio-balloon-pci-base", "virtio-serial-pci-base", "pci-testdev",
@@ -231,8 +234,7 @@ def _machine(draw: st.DrawFn, dom: Domain) -> tuple[list[str], dict[str, str]]:
     mtype = _pick(draw, dom.machines, [12] + [1] * (len(dom.machines) - 1))
     opts: dict[str, str] = {}
     if _maybe(draw, 45):
-        opts["gic-version"] = _pick(draw, ("3", "2", "max", "host", "4", "5"),
-                                    (8, 6, 3, 1, 1, 1))
+        opts["gic-version"] = _pick(draw, ("3", "2", "max", "host", "5"), (8, 6, 3, 1, 1))
     if _maybe(draw, 15):
         opts["its"] = _pick(draw, ("on", "off"))
     if _maybe(draw, 20):

@@ -85,10 +85,16 @@ def _rules(pred: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list(pred.get("rules") or []) if pred else []
 
 
+#: rows of rules that only describe what an observation will show (trace, IORT): they
+#: fire after the rule that decided the outcome and never decide an error
+_OBSERVATION_ROWS = frozenset({"O1", "O2", "O3", "O4", "O7", "AS1"})
+
+
 def deciding_rule(pred: dict[str, Any] | None, path: str) -> str:
     """The model rule that decided the field at ``path`` (``-`` if none is known)."""
     rules = _rules(pred)
-    last = rules[-1]["rule"] if rules else "-"
+    deciding = [r for r in rules if r.get("row") not in _OBSERVATION_ROWS]
+    last = deciding[-1]["rule"] if deciding else "-"
     if pred is None:
         return "-"
     head = path.split(".")[0].split("[")[0]
@@ -96,7 +102,7 @@ def deciding_rule(pred: dict[str, Any] | None, path: str) -> str:
         dev = (pred.get("devices") or {}).get(_key_of(path) or "")
         if dev and dev.get("rule"):
             return str(dev["rule"])
-        return last
+        return last if dev else "-"  # a device the model does not know of
     if head == "events":
         m = re.match(r"events\[(\d+)\]", path)
         evs = pred.get("events") or []
@@ -142,8 +148,7 @@ def signature(v: Verdict, norm: Normaliser) -> Signature | None:
     kind = ("crash" if v.reason.startswith("QEMU crashed") else
             "hang" if v.reason.startswith("QEMU hung") else
             "qemu-exit" if v.reason.startswith("QEMU exited") else v.status)
-    rules = _rules(v.prediction)
-    return Signature(kind, rules[-1]["rule"] if rules else "-", norm(v.reason))
+    return Signature(kind, deciding_rule(v.prediction, "outcome"), norm(v.reason))
 
 
 @dataclass
