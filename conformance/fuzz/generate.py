@@ -198,8 +198,8 @@ def _pick(draw: st.DrawFn, options: Sequence[Any], weights: Sequence[int] | None
 
 
 def _maybe(draw: st.DrawFn, percent: int) -> bool:
-    """True with about ``percent`` % probability; shrinks to False."""
-    return bool(draw(st.integers(0, 99)) < percent) if percent < 100 else True
+    """True with about ``percent`` % probability; shrinks to False (0 is "no")."""
+    return bool(draw(st.integers(0, 99)) >= 100 - percent)
 
 
 #: arm-smmuv3 properties: name -> (values simplest first, weights, inclusion %)
@@ -409,6 +409,7 @@ def _events(draw: st.DrawFn, dom: Domain, t: _Topo, iommufd: str | None, vfio_us
             ) -> tuple[list[Event], bool]:
     events: list[Event] = []
     cold_ids = list(t.ids)
+    known = list(cold_ids)  # ids a device_del may name (scenario.py checks this)
     for _ in range(draw(st.integers(0, 4)) if _maybe(draw, 55) else 0):
         op = _pick(draw, ("device_add", "device_del", "system_reset"), (6, 3, 1))
         if op == "device_add":
@@ -419,9 +420,10 @@ def _events(draw: st.DrawFn, dom: Domain, t: _Topo, iommufd: str | None, vfio_us
                 vfio_used = True
             if "id" in o and _maybe(draw, 5) and cold_ids:
                 o["id"] = _bus(draw, cold_ids)  # a duplicate id
+            if "id" in o and o["id"] not in known:
+                known.append(o["id"])
             events.append(Event("device_add", o))
         elif op == "device_del":
-            known = [i for i in t.ids]
             if not known:
                 continue
             events.append(Event("device_del", {"id": _bus(draw, known)}))
@@ -451,7 +453,7 @@ def cases(draw: st.DrawFn, dom: Domain) -> Case:
     events, vfio = draw(_events(dom, t, iommufd, vfio))
     observe = [o for o in dom.observables
                if o == "address_spaces" or _maybe(draw, _OBSERVE_PCT.get(o, 40))]
-    if "address_spaces" in observe and not _maybe(draw, 95):
+    if _maybe(draw, 5):  # the scenario default, kept while shrinking
         observe.remove("address_spaces")
     requires: tuple[str, ...] = ()
     if vfio:

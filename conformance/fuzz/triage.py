@@ -63,8 +63,8 @@ class Normaliser:
     def __call__(self, text: str) -> str:
         text = _DEVICE_LOC_RE.sub("-device …: ", text)
         text = _WORD_RE.sub(lambda m: "<T>" if m[0] in self.types else m[0], text)
-        text = _HEX_RE.sub("0xN", text)
-        return _NUM_RE.sub("N", text)
+        text = _HEX_RE.sub("\x00", text)  # hex first, then decimals, then hex back
+        return _NUM_RE.sub("N", text).replace("\x00", "0xN")
 
 
 def observable_of(path: str) -> str:
@@ -115,6 +115,7 @@ def deciding_rule(pred: dict[str, Any] | None, path: str) -> str:
         for r in reversed(rules):
             if r.get("row") in rows:
                 return str(r["rule"])
+        return rows[0]  # decided by the section's defaults: no rule fired
     return last
 
 
