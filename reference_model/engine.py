@@ -80,6 +80,13 @@ R_DEFBUS = register("F.default-bus", "F", "11.1",
                     doc="no bus=: the newest PCI root bus (qbus_find_recursive, newest first)")
 R_PXB_ONLY_BRIDGES = register("F.pxb-only-bridges", "F", "11.1",
                               doc="non-bridge device on a pxb root bus fails at realize")
+R_SMMU_COMPAT = register("2a.machine-compat", "2a", "11.1",
+                         doc="virt-11.0 and older: arm-smmuv3 ats=off, ril=on, oas=44, ssidsize=0")
+#: hw_compat for machine types before the 'auto' properties (TCG✔: qom-get on virt-9.2,
+#: virt-10.1, virt-11.0 reads these; virt/virt-11.1 read "auto"; found by the fuzzer)
+SMMU_COMPAT_11_0 = {"ats": "off", "ril": "on", "oas": "44", "ssidsize": "0"}
+R_UNPLUG_UNEXPOSED = register("F.unplug-unexposed-function", "F", "11.1",
+                              doc="device_del of a function > 0 without function 0: at once")
 R_VIOMMU_ROOT = register("F.virtio-iommu-root-bus", "F", "11.1",
                          doc="virtio-iommu-pci realize refuses a bus that is not a root bus")
 R_O11 = register("O11.vfio-no-map-notifier", "O11", "vfio",
@@ -279,7 +286,7 @@ class _Run:
                  "default_bus", "devs", "dt_mode", "globals_used", "host", "hot_added",
                  "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops", "msi_ctrl",
                  "mtype", "next_base", "nic_count", "no_nested_smmu", "p", "rules",
-                 "smmu_index", "smmus", "tmemo", "type_count", "types", "virtio_iommu",
+                 "smmu_compat", "smmu_index", "smmus", "tmemo", "type_count", "types", "virtio_iommu",
                  "warnings")
 
     # set by the phases before anything reads them
@@ -320,6 +327,7 @@ class _Run:
         self.cl = _NO_CMDLINE  # replaced by _start before any phase reads it
         self.mtype = ""
         self.no_nested_smmu = False
+        self.smmu_compat = False  # virt-11.0 or older: SMMU_COMPAT_11_0 defaults
         self.mprops: Mapping[str, Any] = _NO_PROPS  # replaced by _machine (read only)
         #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
         self.hot_added: list[PciDev] | None = None
@@ -365,6 +373,8 @@ class _Run:
             raise CmdlineError(str(second))
         self.mm = hit
         self.mtype, self.no_nested_smmu, self.mprops = hit.mtype, hit.no_nested, hit.props
+        if self.b.auto_mode and self.mtype != "virt-11.1-machine":
+            self.smmu_compat = True
 
     def _machine_uncached(self, cl: cmdline.ParsedCmdline) -> None:
         mtype = cl.machine["type"]
@@ -532,6 +542,9 @@ class _Run:
         """instance creation: defaults, then matching -global values."""
         schema = SCHEMAS[self.b.props]
         props: dict[str, Any] = _DEFAULTS[self.b.props].copy()
+        if self.smmu_compat and driver == TYPE_ARM_SMMUV3:
+            self.fire(R_SMMU_COMPAT.id)
+            props.update(SMMU_COMPAT_11_0)
         if not self.cl.globals:
             return props
         anc = self.types.ancestors(driver)
@@ -649,6 +662,9 @@ class _Run:
             if bus.pxb:
                 self.fire(R_DEFBUS.id, bus.name)
         if not cold:
+            if tr.virtio_iommu:  # dc->hotpluggable = false, checked before the bus (TCG✔)
+                self.fire(R_HOTPLUG.id)
+                raise _DevError(self.m["P5"].format(driver=driver), R_HOTPLUG.id)
             if bus is not None and not bus.hotpluggable:
                 self.fire(R_HOTPLUG.id)
                 raise _DevError(self.m["Q.no-hotplug-bus"].format(bus=bus.name), R_HOTPLUG.id)
@@ -673,7 +689,7 @@ class _Run:
         if iommufd is not None and iommufd not in self.cl_iommufds:
             raise _DevError(self.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
         if tr.virtio_iommu:
-            if self.legacy:
+            if self.legacy or self.virtio_iommu:  # a second virtio-iommu too (TCG✔)
                 self.fire(preconditions.P3V.id)
                 raise _DevError(self.m["P3.virtio-multi"], preconditions.P3V.id)
             self.virtio_iommu = True
@@ -787,7 +803,7 @@ class _Run:
         parse is memoised per option string and profile)."""
         # pure: the properties are the option string's alone (no -global), so what is
         # derived from them alone is kept on its plan
-        pure = from_opt and not self.cl.globals
+        pure = from_opt and not self.cl.globals and not self.smmu_compat
         if not pure:
             p = self._new_object_props(driver, None)
         if from_opt:
@@ -1011,6 +1027,15 @@ class _Run:
             return EventResult("device_del", did, False, "GenericError",
                                self.m["Q.no-hotplug-bus"].format(bus=dev.bus.name), "P5")
         self.fire(R_UNPLUG.id, did)
+        if dev.cold and dev.devfn & 7 and dev.bus.hotpluggable == pci_slots.PORT and not any(
+                d.bus is dev.bus and d.devfn == dev.devfn & ~7 for d in self.devs.values()):
+            # pcie_cap_slot_unplug_request_cb: a function the guest cannot see (no
+            # function 0) is removed without the guest (TCG✔, found by the fuzzer)
+            self.fire(R_UNPLUG_UNEXPOSED.id, did)
+            del self.devs[did]
+            self.ids.pop(did, None)
+            pci_slots.release(dev.bus, dev, self.devs.values())
+            return EventResult("device_del", did, True, None, None, "F")
         if dev.cold:
             if dev.pending_unplug:
                 return EventResult("device_del", did, False, "GenericError", None, "F")

@@ -154,13 +154,17 @@ class Case:
         for ev in self.events:
             lines.append("[[scenario.events]]")
             if ev.op == "device_add":
-                inner = ", ".join(f"{k} = {_toml_str(str(v))}" for k, v in ev.arguments.items())
+                inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in ev.arguments.items())
                 lines.append(f"device_add = {{ {inner} }}")
             elif ev.op == "device_del":
                 lines.append(f"device_del = {_toml_str(str(ev.device_id))}")
             else:
                 lines.append("system_reset = {}")
         return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else _toml_str(str(v))
 
 
 def _toml_str(s: str) -> str:
@@ -361,12 +365,12 @@ def _smmus(draw: st.DrawFn, dom: Domain, t: _Topo) -> list[str]:
 
 
 def _endpoint_opt(draw: st.DrawFn, dom: Domain, t: _Topo, hot: bool,
-                  iommufd: str | None) -> dict[str, str]:
+                  iommufd: str | None) -> dict[str, Any]:
     kinds = sorted(dom.endpoints)
     weights = [4 if k in ("nic", "rng") else 3 if k == "vfio" else 1 for k in kinds]
     kind = _pick(draw, kinds, weights)
     driver = _pick(draw, dom.endpoints[kind])
-    opts: dict[str, str] = {"driver": driver}
+    opts: dict[str, Any] = {"driver": driver}
     if _maybe(draw, 90 if hot else 75):
         opts["id"] = t.new_id("hp" if hot else "ep")
     buses = t.endpoint_buses()
@@ -382,8 +386,8 @@ def _endpoint_opt(draw: st.DrawFn, dom: Domain, t: _Topo, hot: bool,
             opts["iommufd"] = iommufd
     if _maybe(draw, 12):
         opts["addr"] = f"{draw(st.integers(0, 3)):x}.{draw(st.integers(0, 7)):x}"
-        if _maybe(draw, 50):
-            opts["multifunction"] = "on"
+        if _maybe(draw, 50):  # QMP wants a JSON boolean (a string is a type error)
+            opts["multifunction"] = True if hot else "on"
     if kind == "virtio-iommu" and _maybe(draw, 30):
         opts.pop("bus", None)
     return opts

@@ -38,6 +38,7 @@ _INDEX_RE = re.compile(r"\[\d+\]")
 _HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
 _NUM_RE = re.compile(r"\d+")
 _DEVICE_LOC_RE = re.compile(r"-device [^\s:]*(?:[^\s:]|::)*: ")
+_ENDED_RE = re.compile(r"QEMU (crashed|hung|exited unexpectedly)[^\n]*")
 _WORD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -133,8 +134,14 @@ def signature(v: Verdict, norm: Normaliser) -> Signature | None:
         return None
     if v.status == "infra-error":
         return Signature("infra", "-", norm(v.reason.split(";")[0]))
-    if v.differences and not v.reason.startswith(("QEMU crashed", "QEMU hung",
-                                                  "QEMU exited unexpectedly")):
+    # a crash/hang/exit keeps that kind whether or not a record judged it (a recorded
+    # crash is "expected-nonconformance" with the runner's reason in brackets)
+    ended = _ENDED_RE.search(v.reason)
+    if ended is not None:
+        kind = {"crashed": "crash", "hung": "hang"}.get(ended[1], "qemu-exit")
+        return Signature(kind, deciding_rule(v.prediction, "outcome"),
+                         norm(ended[0].rstrip("]")))
+    if v.differences:
         d = v.differences[0]
         path = str(d["path"])
         obs = d.get("observed")
@@ -146,10 +153,7 @@ def signature(v: Verdict, norm: Normaliser) -> Signature | None:
         # only the first line of a multi-line error (QEMU's second line repeats values)
         return Signature(observable_of(path), deciding_rule(v.prediction, path),
                          norm(msg.splitlines()[0] if msg else ""))
-    kind = ("crash" if v.reason.startswith("QEMU crashed") else
-            "hang" if v.reason.startswith("QEMU hung") else
-            "qemu-exit" if v.reason.startswith("QEMU exited") else v.status)
-    return Signature(kind, deciding_rule(v.prediction, "outcome"), norm(v.reason))
+    return Signature(v.status, deciding_rule(v.prediction, "outcome"), norm(v.reason))
 
 
 @dataclass
