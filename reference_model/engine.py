@@ -87,6 +87,9 @@ R_SMMU_COMPAT = register("2a.machine-compat", "2a", "11.1",
 SMMU_COMPAT_11_0 = {"ats": "off", "ril": "on", "oas": "44", "ssidsize": "0"}
 R_UNPLUG_UNEXPOSED = register("F.unplug-unexposed-function", "F", "11.1",
                               doc="device_del of a function > 0 without function 0: at once")
+R_BALLOON = register("F.one-balloon", "F", "11.1",
+                     doc="virtio-balloon realize: only one balloon device (TCG✔, fuzzer)")
+_BALLOON = "virtio-balloon-pci-base"
 R_VIOMMU_ROOT = register("F.virtio-iommu-root-bus", "F", "11.1",
                          doc="virtio-iommu-pci realize refuses a bus that is not a root bus")
 R_O11 = register("O11.vfio-no-map-notifier", "O11", "vfio",
@@ -203,7 +206,8 @@ class _Traits:
         # common case add_device takes a short path for
         self.vfio = self.cls_fd == "vfio"  # a vfio-pci type (O11, A2/A3)
         self.plain = (self.valid and self.pci and not self.smmu and not self.virtio_iommu
-                      and not self.pxb and not self.vfio)
+                      and not self.pxb and not self.vfio
+                      and "virtio-balloon-pci-base" not in anc)  # F.one-balloon
 
 
 def _traits(t: TypeHierarchy, driver: str) -> _Traits:
@@ -286,7 +290,7 @@ class _Run:
                  "default_bus", "devs", "dt_mode", "globals_used", "host", "hot_added",
                  "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops", "msi_ctrl",
                  "mtype", "next_base", "nic_count", "no_nested_smmu", "p", "rules",
-                 "smmu_compat", "smmu_index", "smmus", "tmemo", "type_count", "types", "virtio_iommu",
+                 "balloon", "smmu_compat", "smmu_index", "smmus", "tmemo", "type_count", "types", "virtio_iommu",
                  "warnings")
 
     # set by the phases before anything reads them
@@ -328,6 +332,7 @@ class _Run:
         self.mtype = ""
         self.no_nested_smmu = False
         self.smmu_compat = False  # virt-11.0 or older: SMMU_COMPAT_11_0 defaults
+        self.balloon = False  # a virtio-balloon exists (one per machine)
         self.mprops: Mapping[str, Any] = _NO_PROPS  # replaced by _machine (read only)
         #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
         self.hot_added: list[PciDev] | None = None
@@ -506,7 +511,10 @@ class _Run:
             return "x-5"
         else:
             gic_major = int(gic)
-        ctrl = msi.controller(gic_major, mp.get("msi", "auto"), mp.get("its", True))
+        # its= counts only when msi= is not given (TCG✔, fuzzer: its=off,msi=auto on
+        # GICv3 has an ITS; its=on,msi=off has none)
+        its = mp.get("its", True) if "msi" not in mp else True
+        ctrl = msi.controller(gic_major, mp.get("msi", "auto"), its)
         if gic_major == 2 and mp.get("its") is True and "msi" not in mp:
             return "its-on-gicv2"
         return "error" if ctrl is None else ctrl
@@ -743,6 +751,11 @@ class _Run:
         if tr.virtio_iommu and not bus.is_root:
             self.fire(R_VIOMMU_ROOT.id)
             raise _DevError(self.m["Q.virtio-iommu-root"], R_VIOMMU_ROOT.id)
+        if _BALLOON in self.types.ancestors(driver):
+            if self.balloon:
+                self.fire(R_BALLOON.id)
+                raise _DevError(self.m["Q.one-balloon"], R_BALLOON.id)
+            self.balloon = True
         # pci_qdev_realize after the device's realize (port warning), then plug (SHPC)
         kind = bus.hotpluggable
         if kind and (devfn >= 8 if kind == pci_slots.PORT else devfn < 8):
@@ -1023,6 +1036,11 @@ class _Run:
         if dev is None or dev.id is None:
             return EventResult("device_del", did, False, "DeviceNotFound",
                                self.m["Q.dev-not-found-qmp"].format(id=did), "F")
+        tr = _traits(self.types, dev.driver)
+        if tr.pxb or tr.virtio_iommu:  # dc->hotpluggable = false: before the bus (TCG✔)
+            self.fire(R_HOTPLUG.id)
+            return EventResult("device_del", did, False, "GenericError",
+                               self.m["P5"].format(driver=dev.driver), "P5")
         if not dev.bus.hotpluggable:
             return EventResult("device_del", did, False, "GenericError",
                                self.m["Q.no-hotplug-bus"].format(bus=dev.bus.name), "P5")
