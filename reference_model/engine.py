@@ -480,8 +480,6 @@ class _Run:
             raise _Exit(msi.GIC_HOST_KVM, msi.GIC_HOST_NEEDS_KVM.id)
         if ctrl == "error":
             raise _Exit(msi.GICV2_ITS, R_MACHINE.id)
-        if ctrl == "kvm-no-gicv2":
-            raise _Exit(msi.KVM_NO_GICV2, msi.KVM_GICV2.id)
         if ctrl == "its-on-gicv2":
             raise _Exit(msi.GICV2_ITS, msi.ITS_ON_GICV2.id)
         self.msi_ctrl = ctrl
@@ -517,8 +515,6 @@ class _Run:
         # GICv3 has an ITS; its=on,msi=off has none)
         its = mp.get("its", True) if "msi" not in mp else True
         ctrl = msi.controller(gic_major, mp.get("msi", "auto"), its)
-        if gic_major == 2 and kvm:  # the modelled KVM host: GICv3 without GICv2 emulation
-            return "kvm-no-gicv2"
         if gic_major == 2 and mp.get("its") is True and "msi" not in mp:
             return "its-on-gicv2"
         return "error" if ctrl is None else ctrl

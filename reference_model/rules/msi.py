@@ -39,10 +39,6 @@ ITS_ON_GICV2 = register("M2.its-on-gicv2", "M2", "11.1",
 GIC_HOST_NEEDS_KVM = register("M2.gic-host-needs-kvm", "M2", "11.1",
                               doc="gic-version=host under TCG exits")
 GIC_HOST_KVM = "gic-version=host requires KVM"
-#: gic-version=2 under KVM on a GICv3 host without GICv2 emulation (nested tier ✔, fuzzer)
-KVM_GICV2 = register("M2.kvm-no-gicv2", "M2", "11.1", predicted=True,
-                     doc="gic-version=2 under KVM on the modelled GICv3-only host exits")
-KVM_NO_GICV2 = "KVM does not support GICv2 emulation"
 
 
 def controller(gic: int, msi: str, its: bool) -> str | None:
