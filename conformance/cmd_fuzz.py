@@ -19,12 +19,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conformance.cli import UsageError
 from conformance.errors import BinaryError
 from conformance.qemu_binary import choose
 from conformance.runner import DEFAULT_PROFILE, run_interruptible
 from conformance.tiers import host_for
+
+if TYPE_CHECKING:
+    from conformance.fuzz.campaign import CampaignReport
 
 FUZZ_TIERS = ("tcg", "nested", "kvm")
 
@@ -52,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from conformance.fuzz.campaign import CampaignConfig, run_campaign
+    from conformance.fuzz.campaign import CampaignConfig, CampaignReport, run_campaign
     from reference_model import PROFILES
 
     if a.cases is not None and a.cases < 1:
@@ -86,7 +90,7 @@ def run(a: argparse.Namespace) -> int:
         print(f"fuzz: tier {a.tier} unavailable: {why}", file=sys.stderr)
         return 0 if a.tier != "tcg" else 1
 
-    async def main():  # type: ignore[no-untyped-def]
+    async def main() -> tuple[CampaignReport, list[str]]:
         try:
             return await run_campaign(cfg, host)
         finally:
@@ -99,7 +103,7 @@ def run(a: argparse.Namespace) -> int:
     return 1 if report.new_buckets else 0
 
 
-def summary(report) -> str:  # type: ignore[no-untyped-def]
+def summary(report: CampaignReport) -> str:
     """The campaign's result, as the CLI prints it."""
     r = report
     ratio = f"{r.rate / r.bare_rate:.0%} of bare" if r.bare_rate else "bare not measured"

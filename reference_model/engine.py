@@ -286,12 +286,12 @@ class _Run:
     different orders, which costs an instance dict its shared-key layout (and every
     attribute access its fast path); fixed slots keep both cheap."""
 
-    __slots__ = ("_cur_opt", "_nics", "accel_smmus", "b", "buses", "cl", "cl_iommufds",
-                 "default_bus", "devs", "dt_mode", "globals_used", "host", "hot_added",
-                 "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops", "msi_ctrl",
-                 "mtype", "next_base", "nic_count", "no_nested_smmu", "p", "rules",
-                 "balloon", "smmu_compat", "smmu_index", "smmus", "tmemo", "type_count", "types", "virtio_iommu",
-                 "warnings")
+    __slots__ = ("_cur_opt", "_nics", "accel_smmus", "b", "balloon", "buses", "cl",
+                 "cl_iommufds", "default_bus", "devs", "dt_mode", "globals_used", "host",
+                 "hot_added", "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops",
+                 "msi_ctrl", "mtype", "next_base", "nic_count", "no_nested_smmu", "p",
+                 "rules", "smmu_compat", "smmu_index", "smmus", "tmemo", "type_count",
+                 "types", "virtio_iommu", "warnings")
 
     # set by the phases before anything reads them
     mm: _MachineMemo

@@ -6,11 +6,14 @@
    builds the generator's :class:`~conformance.fuzz.generate.Domain` from it;
 2. runs the catalogue's recorded QEMU bugs (scenarios with a ``nonconformance`` record)
    on this tier: their signatures are the *known* buckets;
-3. measures the bare QEMU start -> QMP -> quit rate on the campaign's own first command
-   lines, with the same ``-j`` (again at the end; the mean of both is reported);
-4. draws cases in chunks and runs them with :func:`conformance.runner.run_scenarios`
+3. draws cases in chunks and runs them with :func:`conformance.runner.run_scenarios`
    (``-j`` QEMUs at once), triaging every verdict into buckets, until ``--cases`` or
    ``--time``;
+4. before each chunk, times bare QEMU start -> QMP -> quit cycles on every 8th of the
+   chunk's own command lines, ``-j`` at once (so the baseline sees the same machine
+   load as the campaign; its time is excluded from the campaign's).  The bare rate is
+   ``jobs / mean cycle time``, the throughput of ``-j`` busy pipelines; the campaign's
+   is cases / wall time, everything included (generation, model, triage, drains);
 5. shrinks one case of every *new* bucket (:mod:`.shrink`; QEMU runs go through the
    same runner), writes each as a ready scenario file with a one-line reproduction
    command, and ``report.json`` (``--out``).
@@ -26,7 +29,7 @@ import shlex
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +62,9 @@ class CampaignConfig:
     shrink: bool = True
     only_case: int | None = None
     command_timeout: float = 20.0
-    bare_samples: int = 0  # 0: 4 x jobs, at least 8
+    #: a bare QEMU start->QMP->quit cycle on every Nth case's command line, run just
+    #: before that case's chunk with the same -j (the "same run" baseline)
+    bare_every: int = 8
 
 
 @dataclass
@@ -112,17 +117,15 @@ async def bare_cycle(host: QemuHost, argv: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-async def bare_rate(host: QemuHost, argvs: list[list[str]], jobs: int) -> float:
-    """Bare cycles per second on these command lines, ``jobs`` at once."""
+async def bare_cycles(host: QemuHost, argvs: list[list[str]], jobs: int) -> list[float]:
+    """Durations of bare cycles on these command lines, ``jobs`` at once."""
     sem = asyncio.Semaphore(jobs)
 
-    async def one(a: list[str]) -> None:
+    async def one(a: list[str]) -> float:
         async with sem:
-            await bare_cycle(host, a)
+            return await bare_cycle(host, a)
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(a) for a in argvs))
-    return len(argvs) / (time.perf_counter() - t0)
+    return list(await asyncio.gather(*(one(a) for a in argvs)))
 
 
 def case_name(seed: int, index: int) -> str:
@@ -149,13 +152,18 @@ class Campaign:
         self.dom: Domain | None = None
         self.norm = Normaliser()
         self.cases: dict[int, Case] = {}
+        #: bare start->QMP->quit cycles on every Nth case's command line, before each
+        #: chunk (0: none); their time is not campaign time
+        self.bare_every = 0
+        self.bare_s = 0.0
+        self.bare_durations: list[float] = []
 
     # ------------------------------------------------------------- set-up
     async def prepare(self) -> Domain:
         caps = await self.runner.capabilities()
         self.report.qemu_version = caps.version_text
         types = TypeHierarchy.from_qom_list_types(caps.qom_types())
-        self.norm = Normaliser(types._parent)  # noqa: SLF001
+        self.norm = Normaliser(types._parent)
         missing = getattr(self.host, "missing_requirement", None)
         vfio = (NESTED_VFIO_HOST if self.cfg.tier == "nested" and missing is not None
                 and missing("vfio") is None else None)
@@ -207,23 +215,37 @@ class Campaign:
         cfg = self.cfg
         t0 = time.monotonic()
         chunk = max(CHUNK_PER_JOB * cfg.jobs, 8)
-        indexes = ([cfg.only_case] if cfg.only_case is not None else None)
-        next_index = 0
-        while True:
-            if indexes is not None:
-                batch, indexes = indexes, []
-                if not batch:
-                    break
-            else:
-                if cfg.cases is not None:
-                    n = min(chunk, cfg.cases - next_index)
-                else:
-                    n = chunk
-                if n <= 0 or (cfg.seconds is not None and time.monotonic() - t0 >= cfg.seconds):
-                    break
-                batch = list(range(next_index, next_index + n))
-                next_index += n
-            scenarios = [self.scenario(i) for i in batch]
+
+        def batches() -> Iterator[list[int]]:
+            if cfg.only_case is not None:
+                yield [cfg.only_case]
+                return
+            nxt = 0
+            while cfg.seconds is None or time.monotonic() - t0 < cfg.seconds:
+                n = chunk if cfg.cases is None else min(chunk, cfg.cases - nxt)
+                if n <= 0:
+                    return
+                yield list(range(nxt, nxt + n))
+                nxt += n
+
+        def draw(batch: list[int]) -> list[Scenario]:
+            return [self.scenario(i) for i in batch]
+
+        # the next chunk is drawn in a thread while this one runs (drawing is CPU work
+        # in this process; the QEMUs would otherwise idle while it happens)
+        todo = batches()
+        upcoming = next(todo, None)
+        drawing = asyncio.ensure_future(asyncio.to_thread(draw, upcoming)) if upcoming else None
+        while drawing is not None and upcoming is not None:
+            batch, scenarios = upcoming, await drawing
+            upcoming = next(todo, None)
+            drawing = (asyncio.ensure_future(asyncio.to_thread(draw, upcoming))
+                       if upcoming else None)
+            if self.bare_every:  # interleaved: same load, same command lines
+                argvs = [compose_argv(sc, self.host) for sc in scenarios[::self.bare_every]]
+                t_b = time.monotonic()
+                self.bare_durations += await bare_cycles(self.host, argvs, cfg.jobs)
+                self.bare_s += time.monotonic() - t_b
             verdicts = await run_scenarios(scenarios, self.runner, jobs=cfg.jobs)
             for i, v in zip(batch, verdicts, strict=True):
                 self.triage(i, v)
@@ -233,7 +255,11 @@ class Campaign:
                 self.echo(f"fuzz: {done} cases in {el:.0f} s ({done / el:.2f}/s), "
                           f"{len(self.report.buckets)} bucket(s), "
                           f"{len(self.report.new_buckets)} new")
-        self.report.campaign_s = time.monotonic() - t0
+        self.report.campaign_s = time.monotonic() - t0 - self.bare_s
+        if self.bare_durations:  # throughput of `jobs` pipelines of bare cycles
+            self.report.bare_rate = cfg.jobs * len(self.bare_durations) / sum(
+                self.bare_durations)
+            self.report.bare_samples = len(self.bare_durations)
 
     # ------------------------------------------------------------- shrinking
     async def shrink_new(self) -> None:
@@ -244,9 +270,8 @@ class Campaign:
         for b in self.report.new_buckets:
             original = self.case(b.first_case)
 
-            def check(c: Case) -> Signature | None:
-                s = c.scenario(case_name(self.cfg.seed, b.first_case) + "-shrink",
-                               self.cfg.tier)
+            def check(c: Case, first: int = b.first_case) -> Signature | None:
+                s = c.scenario(case_name(self.cfg.seed, first) + "-shrink", self.cfg.tier)
                 fut = asyncio.run_coroutine_threadsafe(self.runner.run(s), loop)
                 return signature(fut.result(), self.norm)
 
@@ -325,15 +350,9 @@ async def run_campaign(cfg: CampaignConfig, host: QemuHost,
     if cfg.only_case is None:
         known = await c.known_bugs()
         echo(f"fuzz: {len(known)} known-bug signature(s) from the catalogue's records")
-    n_bare = cfg.bare_samples or max(8, 4 * cfg.jobs)
     if cfg.only_case is None:
-        argvs = [compose_argv(c.scenario(i), host) for i in range(n_bare)]
-        r1 = await bare_rate(host, argvs, cfg.jobs)
+        c.bare_every = cfg.bare_every
     await c.run_cases()
-    if cfg.only_case is None:
-        r2 = await bare_rate(host, argvs, cfg.jobs)
-        c.report.bare_rate = (r1 + r2) / 2
-        c.report.bare_samples = 2 * n_bare
     if cfg.shrink and c.report.new_buckets:
         await c.shrink_new()
     c.report.wall_s = time.monotonic() - t0

@@ -88,7 +88,7 @@ class Domain:
     def for_build(cls, tier: str, types: TypeHierarchy, machines: Iterable[str] = (),
                   local: bool = True, vfio_host: str | None = None) -> Domain:
         pool: dict[str, tuple[str, ...]] = {}
-        concrete = [n for n in types._parent  # noqa: SLF001 (read-only walk)
+        concrete = [n for n in types._parent
                     if not types.is_abstract(n) and types.is_a(n, "pci-device")]
         for kind, bases in ENDPOINT_FAMILIES.items():
             got = sorted({n for n in concrete for b in bases if types.is_a(n, b)})

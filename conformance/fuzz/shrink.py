@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from random import Random
 
 from hypothesis import HealthCheck, Phase, Verbosity
-from hypothesis import settings as Settings  # noqa: N812
+from hypothesis import settings as Settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.internal.conjecture.data import ConjectureData, Status
 from hypothesis.internal.conjecture.engine import ConjectureRunner

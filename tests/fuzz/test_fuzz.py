@@ -117,7 +117,7 @@ def _planted_predict(argv: list[str], case: Case) -> Prediction:
     """The model with a planted error: a stage-2 SMMU's IDR0 is predicted wrong."""
     p = predict(argv, case.events, host=case.host, observe=case.observe, types=TYPES)
     if p.outcome == "starts" and p.smmus:
-        for key, sp in p.smmus.items():
+        for sp in p.smmus.values():
             if sp.properties and sp.properties.get("stage") == "2" and sp.idr:
                 sp.idr = {**sp.idr, "IDR0": sp.idr["IDR0"] ^ 0x100}
                 break
@@ -133,12 +133,12 @@ def _planted_check(case: Case) -> Signature | None:
                 reason=j.reason, prediction=expected.to_dict(),
                 differences=[{"path": d.path, "expected": d.expected, "observed": d.observed}
                              for d in j.differences])
-    return signature(v, Normaliser(TYPES._parent))  # noqa: SLF001
+    return signature(v, Normaliser(TYPES._parent))
 
 
 def test_planted_model_error_shrinks_to_the_minimal_command_line() -> None:
     big = next(c for c in (draw_case(TCG, 5, i) for i in range(3000))
-               if (sig := _planted_check(c)) is not None and len(c.argv) >= 12)
+               if _planted_check(c) is not None and len(c.argv) >= 12)
     target = _planted_check(big)
     assert target is not None and target.observable == "smmus.*.idr.IDR0"
     res = shrink(TCG, big, target, _planted_check, budget_s=120)
