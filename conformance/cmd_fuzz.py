@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from conformance.fuzz.campaign import CampaignConfig, CampaignReport, run_campaign
+    from conformance.fuzz.campaign import CampaignConfig, run_campaign
     from reference_model import PROFILES
 
     if a.cases is not None and a.cases < 1:
