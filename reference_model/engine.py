@@ -290,7 +290,7 @@ class _Run:
                  "cl_iommufds", "default_bus", "devs", "dt_mode", "globals_used", "host",
                  "hot_added", "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops",
                  "msi_ctrl", "mtype", "next_base", "nic_count", "no_nested_smmu", "p",
-                 "rules", "smmu_compat", "smmu_index", "smmus", "tmemo", "type_count",
+                 "rules", "settled", "smmu_compat", "smmu_index", "smmus", "tmemo", "type_count",
                  "types", "virtio_iommu", "warnings")
 
     # set by the phases before anything reads them
@@ -336,6 +336,9 @@ class _Run:
         self.mprops: Mapping[str, Any] = _NO_PROPS  # replaced by _machine (read only)
         #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
         self.hot_added: list[PciDev] | None = None
+        #: how many of hot_added existed at the last system_reset: after a reset a hot-added
+        #: device unplugs like a cold one (pending the guest; TCG✔, found by the fuzzer)
+        self.settled = 0
 
     # ---------------------------------------------------------------- helpers
     def fire(self, rule_id: str, detail: str = "") -> None:
@@ -1022,6 +1025,7 @@ class _Run:
             return EventResult("device_add", id, True, None, None,
                                self._placement(added).rule)
         if ev.op == "system_reset":
+            self.settled = len(self.hot_added or ())
             self.fire(trace_rules.RESET_EVENT.id)
             return EventResult("system_reset", None, True, None, None, "O7")
         did = a.get("id")
@@ -1045,16 +1049,19 @@ class _Run:
             return EventResult("device_del", did, False, "GenericError",
                                self.m["Q.no-hotplug-bus"].format(bus=dev.bus.name), "P5")
         self.fire(R_UNPLUG.id, did)
-        if dev.cold and dev.devfn & 7 and dev.bus.hotpluggable == pci_slots.PORT and not any(
-                d.bus is dev.bus and d.devfn == dev.devfn & ~7 for d in self.devs.values()):
-            # pcie_cap_slot_unplug_request_cb: a function the guest cannot see (no
-            # function 0) is removed without the guest (TCG✔, found by the fuzzer)
+        cold = dev.cold or (self.settled > 0 and self.hot_added is not None
+                            and dev in self.hot_added[:self.settled])
+        if cold and dev.devfn and dev.bus.hotpluggable == pci_slots.PORT and not any(
+                d.bus is dev.bus and d.devfn == 0 for d in self.devs.values()):
+            # pcie_cap_slot_unplug_request_cb (hw/pci/pcie.c): "if (pci_dev->devfn &&
+            # !bus->devices[0])" the function the guest cannot see is removed without
+            # the guest (TCG✔, found by the fuzzer)
             self.fire(R_UNPLUG_UNEXPOSED.id, did)
             del self.devs[did]
             self.ids.pop(did, None)
             pci_slots.release(dev.bus, dev, self.devs.values())
             return EventResult("device_del", did, True, None, None, "F")
-        if dev.cold:
+        if cold:
             if dev.pending_unplug:
                 return EventResult("device_del", did, False, "GenericError", None, "F")
             dev.pending_unplug = True
@@ -1141,6 +1148,20 @@ def _qom_view(pk: str, values: Mapping[str, Any],
     return props
 
 
+def _bus_ranges(run: _Run, s: Smmu, legacy: bool, nrs: Mapping[str, int],
+                buses: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """``pci_bus_range`` of the SMMU's root buses before firmware: a bridge on a root
+    bus reads secondary = subordinate = 0 (rules/iort.py ``IortSmmu.ranges``)."""
+    names = ([b.name for b in run.buses.values() if b.is_root and not b.bypass] if legacy
+             else [s.bus_name] if s.bus_name is not None else [])
+    out = []
+    for name, nr in zip(names, buses, strict=True):
+        bridged = any(d.bus.name == name and _traits(run.types, d.driver).is_bridge
+                      for d in run.devs.values() if d.cold)
+        out.append((0, nr) if bridged else (nr, nr))
+    return tuple(out)
+
+
 #: interned placements, by (kind, SMMU id, row)
 _PLACED: dict[tuple[str, str | None, str], DevicePrediction] = {}
 
@@ -1187,7 +1208,8 @@ def _iort_of(run: _Run) -> IortPrediction:
             buses = (nrs.get(s.bus_name, 0),) if s.bus_name is not None else ()
         ats = s.props.get("ats") in (True, "on") if s.idr is None else bool(
             s.idr.get("IDR0", 0) >> 10 & 1)
-        items.append(iort_rules.IortSmmu(s.base or 0, legacy, s.accel, ats, buses))
+        items.append(iort_rules.IortSmmu(s.base or 0, legacy, s.accel, ats, buses,
+                                         _bus_ranges(run, s, legacy, nrs, buses)))
     pred, fired = iort_rules.build(run.b.iort_revision, run.msi_ctrl == "its", items)
     for r in fired:
         run.fire(r)

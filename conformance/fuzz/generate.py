@@ -464,6 +464,8 @@ def cases(draw: st.DrawFn, dom: Domain) -> Case:
                if o == "address_spaces" or _maybe(draw, _OBSERVE_PCT.get(o, 40))]
     if _maybe(draw, 5):  # the scenario default, kept while shrinking
         observe.remove("address_spaces")
+    if "acpi=off" in argv[1] and "iort" in observe:  # no ACPI tables to read
+        observe.remove("iort")
     requires: tuple[str, ...] = ()
     if vfio:
         requires = ("vfio-iommufd",) if iommufd else ("vfio",)

@@ -60,6 +60,14 @@ class IortSmmu:
     accel: bool
     ats: bool
     buses: tuple[int, ...]  # root bus numbers whose RIDs it translates
+    #: pci_bus_range of each root bus, (min, max), in the order of ``buses``; empty:
+    #: each bus alone.  Before firmware numbers the bridges their secondary/subordinate
+    #: bus registers read 0, so a root bus with a bridge on it ranges from 0 (O4, TCG✔,
+    #: found by the fuzzer: pxb bus_nr=25 with a root port maps RIDs 0-0x19ff)
+    ranges: tuple[tuple[int, int], ...] = ()
+
+    def spans(self) -> list[tuple[int, int]]:
+        return list(self.ranges) if self.ranges else [(b, b) for b in self.buses]
 
 
 def _target(base: int) -> str:
@@ -81,7 +89,7 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True
             gsiv, node_id = PLATFORM_BUS_GSIV + 4 * user, ident
             user += 1
         ident += 1
-        first = min(s.buses, default=0) << 8
+        first = min((lo for lo, _ in s.spans()), default=0) << 8
         nodes.append((first, len(nodes), {
             "base": s.base, "gsiv": [gsiv, gsiv + 1, gsiv + 3, gsiv + 2],
             "identifier": node_id, "flags": 1}, s))
@@ -89,10 +97,10 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True
     maps: list[dict[str, object]] = []
     covered: list[tuple[int, int]] = []
     for _, _, _, s in nodes:
-        for b in sorted(s.buses):
-            maps.append({"input": b << 8, "count": 0xFF, "output": b << 8,
-                         "target": _target(s.base)})
-            covered.append((b << 8, (b << 8) + 0x100))
+        for lo, hi in sorted(s.spans()):
+            maps.append({"input": lo << 8, "count": ((hi - lo + 1) << 8) - 1,
+                         "output": lo << 8, "target": _target(s.base)})
+            covered.append((lo << 8, (hi + 1) << 8))
     if its:
         nxt = 0
         for lo, hi in sorted(covered):
