@@ -86,7 +86,7 @@ R_SMMU_COMPAT = register("2a.machine-compat", "2a", "11.1",
 #: virt-10.1, virt-11.0 reads these; virt/virt-11.1 read "auto"; found by the fuzzer)
 SMMU_COMPAT_11_0 = {"ats": "off", "ril": "on", "oas": "44", "ssidsize": "0"}
 R_UNPLUG_UNEXPOSED = register("F.unplug-unexposed-function", "F", "11.1",
-                              doc="device_del of a function > 0 without function 0: at once")
+                              doc="device_del of devfn != 0 with devfn 0 empty: at once")
 R_BALLOON = register("F.one-balloon", "F", "11.1",
                      doc="virtio-balloon realize: only one balloon device (TCG✔, fuzzer)")
 _BALLOON = "virtio-balloon-pci-base"
@@ -290,8 +290,8 @@ class _Run:
                  "cl_iommufds", "default_bus", "devs", "dt_mode", "globals_used", "host",
                  "hot_added", "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops",
                  "msi_ctrl", "mtype", "next_base", "nic_count", "no_nested_smmu", "p",
-                 "rules", "settled", "smmu_compat", "smmu_index", "smmus", "tmemo", "type_count",
-                 "types", "virtio_iommu", "warnings")
+                 "powered", "rules", "smmu_compat", "smmu_index", "smmus", "tmemo",
+                 "type_count", "types", "virtio_iommu", "warnings")
 
     # set by the phases before anything reads them
     mm: _MachineMemo
@@ -336,9 +336,9 @@ class _Run:
         self.mprops: Mapping[str, Any] = _NO_PROPS  # replaced by _machine (read only)
         #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
         self.hot_added: list[PciDev] | None = None
-        #: how many of hot_added existed at the last system_reset: after a reset a hot-added
-        #: device unplugs like a cold one (pending the guest; TCG✔, found by the fuzzer)
-        self.settled = 0
+        #: PCIe port buses whose slot was powered at the last system_reset (None: no reset
+        #: yet, the machine start decides: a cold device at devfn 0)
+        self.powered: set[str] | None = None
 
     # ---------------------------------------------------------------- helpers
     def fire(self, rule_id: str, detail: str = "") -> None:
@@ -1025,7 +1025,9 @@ class _Run:
             return EventResult("device_add", id, True, None, None,
                                self._placement(added).rule)
         if ev.op == "system_reset":
-            self.settled = len(self.hot_added or ())
+            # pcie_cap_slot_reset: a port's slot is powered iff its devfn 0 is populated
+            self.powered = {d.bus.name for d in self.devs.values()
+                            if d.devfn == 0 and d.bus.hotpluggable == pci_slots.PORT}
             self.fire(trace_rules.RESET_EVENT.id)
             return EventResult("system_reset", None, True, None, None, "O7")
         did = a.get("id")
@@ -1049,19 +1051,9 @@ class _Run:
             return EventResult("device_del", did, False, "GenericError",
                                self.m["Q.no-hotplug-bus"].format(bus=dev.bus.name), "P5")
         self.fire(R_UNPLUG.id, did)
-        cold = dev.cold or (self.settled > 0 and self.hot_added is not None
-                            and dev in self.hot_added[:self.settled])
-        if cold and dev.devfn and dev.bus.hotpluggable == pci_slots.PORT and not any(
-                d.bus is dev.bus and d.devfn == 0 for d in self.devs.values()):
-            # pcie_cap_slot_unplug_request_cb (hw/pci/pcie.c): "if (pci_dev->devfn &&
-            # !bus->devices[0])" the function the guest cannot see is removed without
-            # the guest (TCG✔, found by the fuzzer)
-            self.fire(R_UNPLUG_UNEXPOSED.id, did)
-            del self.devs[did]
-            self.ids.pop(did, None)
-            pci_slots.release(dev.bus, dev, self.devs.values())
-            return EventResult("device_del", did, True, None, None, "F")
-        if cold:
+        if dev.bus.hotpluggable == pci_slots.PORT:
+            return self._port_unplug(dev, did)
+        if dev.cold:
             if dev.pending_unplug:
                 return EventResult("device_del", did, False, "GenericError", None, "F")
             dev.pending_unplug = True
@@ -1069,6 +1061,34 @@ class _Run:
             del self.devs[did]
             self.ids.pop(did, None)
             pci_slots.release(dev.bus, dev, self.devs.values())
+        return EventResult("device_del", did, True, None, None, "F")
+
+    def _port_unplug(self, dev: PciDev, did: str) -> EventResult:
+        """device_del on a PCIe root/downstream port's bus (hw/pci/pcie.c
+        ``pcie_cap_slot_unplug_request_cb``; TCG✔, found by the fuzzer): a function the
+        guest cannot see (``devfn && !bus->devices[0]``) goes alone and at once; in a
+        slot that is powered off (devfn 0 empty at the last reset, e.g. everything
+        hot-added under -S) every device on the bus goes at once
+        (``pcie_cap_slot_do_unplug``); otherwise the guest must act: pending."""
+        bus = dev.bus
+        fn0 = any(d.bus is bus and d.devfn == 0 for d in self.devs.values())
+        if dev.devfn and not fn0:
+            self.fire(R_UNPLUG_UNEXPOSED.id, did)
+            gone = [dev]
+        else:
+            powered = (bus.name in self.powered if self.powered is not None else any(
+                d.bus is bus and d.devfn == 0 and d.cold for d in self.devs.values()))
+            if powered:
+                if dev.pending_unplug:
+                    return EventResult("device_del", did, False, "GenericError", None, "F")
+                dev.pending_unplug = True
+                return EventResult("device_del", did, True, None, None, "F")
+            gone = [d for d in self.devs.values() if d.bus is bus]
+        for d in gone:
+            del self.devs[d.key]
+            if d.id is not None:
+                self.ids.pop(d.id, None)
+            pci_slots.release(bus, d, self.devs.values())
         return EventResult("device_del", did, True, None, None, "F")
 
     # ---------------------------------------------------------------- results
