@@ -291,7 +291,7 @@ class _Run:
                  "hot_added", "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops",
                  "msi_ctrl", "mtype", "next_base", "nic_count", "no_nested_smmu", "p",
                  "powered", "rules", "smmu_compat", "smmu_index", "smmus", "tmemo",
-                 "type_count", "types", "virtio_iommu", "warnings")
+                 "type_count", "types", "unplugged", "virtio_iommu", "warnings")
 
     # set by the phases before anything reads them
     mm: _MachineMemo
@@ -339,6 +339,8 @@ class _Run:
         #: PCIe port buses whose slot was powered at the last system_reset (None: no reset
         #: yet, the machine start decides: a cold device at devfn 0)
         self.powered: set[str] | None = None
+        #: cold devices a device_del removed (rules/trace.py: they were there at start)
+        self.unplugged: list[PciDev] | None = None
 
     # ---------------------------------------------------------------- helpers
     def fire(self, rule_id: str, detail: str = "") -> None:
@@ -1085,6 +1087,10 @@ class _Run:
                 return EventResult("device_del", did, True, None, None, "F")
             gone = [d for d in self.devs.values() if d.bus is bus]
         for d in gone:
+            if d.cold:
+                if self.unplugged is None:
+                    self.unplugged = []
+                self.unplugged.append(d)
             del self.devs[d.key]
             if d.id is not None:
                 self.ids.pop(d.id, None)
