@@ -34,6 +34,12 @@ _SECTION_ROWS: dict[str, tuple[str, ...]] = {
     "idr": ("2b",), "properties": ("2a",), "msi_gpa": ("M2",), "base": ("2a",),
     "trace": ("O7", "AS1"), "iort": ("O1", "O2", "O3", "O4"),
 }
+#: the IORT row of each IORT field
+_IORT_ROWS: dict[str, tuple[str, ...]] = {
+    "revision": ("O1",), "node_count": ("O2", "O1"), "its_present": ("O4",),
+    "smmu_nodes": ("O4",), "rc_id_mappings": ("O4",), "rc_ats": ("O3",),
+    "rmr_nodes": ("O2",),
+}
 _INDEX_RE = re.compile(r"\[\d+\]")
 _HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
 _NUM_RE = re.compile(r"\d+")
@@ -110,8 +116,11 @@ def deciding_rule(pred: dict[str, Any] | None, path: str) -> str:
         if m and int(m[1]) < len(evs) and evs[int(m[1])].get("rule"):
             return str(evs[int(m[1])]["rule"])
         return last
-    section = path.split(".")[2] if head == "smmus" and len(path.split(".")) > 2 else head
+    parts = path.split(".")
+    section = parts[2] if head == "smmus" and len(parts) > 2 else head
     rows = _SECTION_ROWS.get(section)
+    if head == "iort" and len(parts) > 1:
+        rows = _IORT_ROWS.get(parts[1].split("[")[0], rows)
     if rows:
         for r in reversed(rules):
             if r.get("row") in rows:
