@@ -241,15 +241,15 @@ def _machine(draw: st.DrawFn, dom: Domain) -> tuple[list[str], dict[str, str]]:
         # KVM tiers: no "2" (the host decides whether KVM emulates a GICv2: the nested
         # tier's L1 does not, "KVM does not support GICv2 emulation"; the model does
         # not describe the host's GIC)
-        gics, weights = ((("3", "max", "host", "5"), (8, 3, 2, 1)) if dom.kvm else
-                         (("3", "2", "max", "host", "5"), (8, 6, 3, 1, 1)))
+        gics, weights = ((("3", "max", "host", "5"), (16, 6, 4, 1)) if dom.kvm else
+                         (("3", "2", "max", "host", "5"), (16, 12, 6, 1, 1)))
         opts["gic-version"] = _pick(draw, gics, weights)
-    if _maybe(draw, 15):
-        opts["its"] = _pick(draw, ("on", "off"))
+    if _maybe(draw, 10):
+        opts["its"] = _pick(draw, ("off", "on"), (2, 1))
     if _maybe(draw, 20):
-        opts["msi"] = _pick(draw, ("auto", "its", "gicv2m", "off", "both"), (2, 2, 2, 2, 1))
-    if _maybe(draw, 12):
-        opts["iommu"] = _pick(draw, ("none", "smmuv3", "virtio"), (1, 4, 1))
+        opts["msi"] = _pick(draw, ("auto", "its", "gicv2m", "off", "both"), (6, 6, 6, 6, 1))
+    if _maybe(draw, 8):
+        opts["iommu"] = _pick(draw, ("none", "smmuv3", "virtio"), (3, 8, 1))
     if _maybe(draw, 8):
         opts["default-bus-bypass-iommu"] = _pick(draw, ("off", "on"))
     if _maybe(draw, 8):
@@ -338,13 +338,19 @@ def _topology(draw: st.DrawFn, dom: Domain, t: _Topo) -> list[str]:
 def _smmus(draw: st.DrawFn, dom: Domain, t: _Topo) -> list[str]:
     argv: list[str] = []
     count = _pick(draw, (0, 1, 2, 3), (2, 6, 3, 1))
-    accel_pct = 60 if dom.kvm else 20
+    if count > len(t.roots) and not _maybe(draw, 15):  # one per root bus (P8 otherwise)
+        count = len(t.roots)
+    accel_pct = 60 if dom.kvm else 10  # TCG: accel=on always ends at P1
+    free = list(t.roots)  # root buses without an SMMU yet (P8 otherwise)
     for _ in range(count):
-        wild = _maybe(draw, 35)  # otherwise only values this SMMU accepts
+        wild = _maybe(draw, 20)  # otherwise only values this SMMU accepts
         props: list[str] = []
-        where = _pick(draw, ("root", "none", "port"), (12, 1, 1))
+        where = _pick(draw, ("root", "none", "port"), (30, 1, 1))
         if where == "root":
-            props.append(f"primary-bus={_bus(draw, t.roots)}")
+            bus = _bus(draw, free) if free and not _maybe(draw, 10) else _bus(draw, t.roots)
+            if bus in free:
+                free.remove(bus)
+            props.append(f"primary-bus={bus}")
         elif where == "port" and t.ports:
             props.append(f"primary-bus={_bus(draw, t.ports)}")
         if _maybe(draw, 85):
@@ -372,13 +378,15 @@ def _smmus(draw: st.DrawFn, dom: Domain, t: _Topo) -> list[str]:
 def _endpoint_opt(draw: st.DrawFn, dom: Domain, t: _Topo, hot: bool,
                   iommufd: str | None) -> dict[str, Any]:
     kinds = sorted(dom.endpoints)
-    weights = [4 if k in ("nic", "rng") else 3 if k == "vfio" else 1 for k in kinds]
+    weights = [8 if k in ("nic", "rng") else 6 if k == "vfio" else 1 if k == "virtio-iommu"
+               else 3 for k in kinds]
     kind = _pick(draw, kinds, weights)
     driver = _pick(draw, dom.endpoints[kind])
     opts: dict[str, Any] = {"driver": driver}
     if _maybe(draw, 90 if hot else 75):
         opts["id"] = t.new_id("hp" if hot else "ep")
-    buses = t.endpoint_buses()
+    buses = t.endpoint_buses() if _maybe(draw, 5) else [  # a pxb root takes only bridges
+        *t.ports, *t.bridges, "pcie.0"]
     if _maybe(draw, 95):
         opts["bus"] = _bus(draw, buses) if not hot or _maybe(draw, 95) else "nosuchbus"
     if driver in REQUIRED_PROPS:
@@ -389,7 +397,9 @@ def _endpoint_opt(draw: st.DrawFn, dom: Domain, t: _Topo, hot: bool,
         opts["host"] = dom.vfio_host
         if iommufd is not None and _maybe(draw, 80):
             opts["iommufd"] = iommufd
-    if _maybe(draw, 12):
+    if opts.get("bus") in t.bridges and not _maybe(draw, 10):  # SHPC: slot 0 is refused
+        opts["addr"] = f"{draw(st.integers(1, 31)):x}.0"
+    elif _maybe(draw, 12):
         opts["addr"] = f"{draw(st.integers(0, 3)):x}.{draw(st.integers(0, 7)):x}"
         if _maybe(draw, 50):  # QMP wants a JSON boolean (a string is a type error)
             opts["multifunction"] = True if hot else "on"
