@@ -417,6 +417,8 @@ def _endpoints(draw: st.DrawFn, dom: Domain, t: _Topo, iommufd: str | None
         o = _endpoint_opt(draw, dom, t, hot=False, iommufd=iommufd)
         if "host" in o:
             if vfio_used:  # one passthrough device
+                if "id" in o:
+                    t.ids.remove(o["id"])
                 continue
             vfio_used = True
         argv += ["-device", ",".join([o.pop("driver"), *(f"{k}={v}" for k, v in o.items())])]
