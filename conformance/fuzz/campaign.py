@@ -150,6 +150,7 @@ class Campaign:
             "tier": cfg.tier, "seed": cfg.seed, "cases": cfg.cases, "time": cfg.seconds,
             "profile": cfg.profile, "jobs": cfg.jobs, "qemu": cfg.binary})
         self.dom: Domain | None = None
+        self.types: TypeHierarchy | None = None
         self.norm = Normaliser()
         self.cases: dict[int, Case] = {}
         #: bare start->QMP->quit cycles on every Nth case's command line, before each
@@ -162,7 +163,7 @@ class Campaign:
     async def prepare(self) -> Domain:
         caps = await self.runner.capabilities()
         self.report.qemu_version = caps.version_text
-        types = TypeHierarchy.from_qom_list_types(caps.qom_types())
+        types = self.types = TypeHierarchy.from_qom_list_types(caps.qom_types())
         self.norm = Normaliser(types._parent)
         missing = getattr(self.host, "missing_requirement", None)
         vfio = (NESTED_VFIO_HOST if self.cfg.tier == "nested" and missing is not None
@@ -270,8 +271,11 @@ class Campaign:
         for b in self.report.new_buckets:
             original = self.case(b.first_case)
 
-            def check(c: Case, first: int = b.first_case) -> Signature | None:
+            def check(c: Case, first: int = b.first_case,
+                      rule: str = b.signature.rule) -> Signature | None:
                 s = c.scenario(case_name(self.cfg.seed, first) + "-shrink", self.cfg.tier)
+                if not self.model_fires(s, rule):  # the signature names this rule
+                    return None
                 fut = asyncio.run_coroutine_threadsafe(self.runner.run(s), loop)
                 return signature(fut.result(), self.norm)
 
@@ -289,6 +293,20 @@ class Campaign:
                 "original_size": list(original.size()), "shrunk_size": list(res.case.size())})
             b.shrunk["_case"] = res.case
         self.report.shrink_s = time.monotonic() - t0
+
+    def model_fires(self, s: Scenario, rule: str) -> bool:
+        """Whether the model's prediction for ``s`` fires ``rule`` (a signature's rule
+        comes from the prediction, so a candidate without it cannot show the same
+        signature: no QEMU run is needed to reject it).  Row-level rules pass."""
+        if "." not in rule:
+            return True
+        try:
+            from reference_model import predict
+            pred = predict(compose_argv(s, self.host), s.events, host=s.host,
+                           profile=self.cfg.profile, types=self.types, observe=s.observe)
+        except Exception:  # the runner reports model failures; let it
+            return True
+        return any(r.rule == rule for r in pred.rules)
 
     # ------------------------------------------------------------- output
     def write(self) -> list[str]:
