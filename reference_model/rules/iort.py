@@ -102,12 +102,16 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True
                          "output": lo << 8, "target": _target(s.base)})
             covered.append((lo << 8, (hi + 1) << 8))
     if its:
+        # build_iort: the SMMU ID maps sorted by input base (stable), then an ITS map for
+        # each gap before a map, where the next gap starts at the end of the map just
+        # passed, not the furthest end: with overlapping maps (before firmware, S23)
+        # the ITS map restarts after the last one (TCG✔, found by the fuzzer)
         nxt = 0
-        for lo, hi in sorted(covered):
+        for lo, hi in sorted(covered, key=lambda c: c[0]):
             if lo > nxt:
                 maps.append({"input": nxt, "count": lo - nxt - 1, "output": nxt,
                              "target": "its"})
-            nxt = max(nxt, hi)
+            nxt = hi
         if nxt < _ALL_RIDS:
             maps.append({"input": nxt, "count": _ALL_RIDS - nxt - 1, "output": nxt,
                          "target": "its"})
