@@ -14,7 +14,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff() -> None:
     r = run(str(BIN / "ruff"), "check", "conformance", "tests/harness", "tests/conformance",
-            "tests/test_lint.py", "tests/reliability", "benchmarks")
+            "tests/test_lint.py", "tests/reliability", "tests/fuzz", "benchmarks")
     assert r.returncode == 0, r.stdout + r.stderr
 
 

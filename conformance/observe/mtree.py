@@ -173,7 +173,7 @@ class Mtree:
             out.append(SmmuWindow(key, r.start, r.end - r.start + 1, r.owner))
         # several SMMUs without id: the model's keys (arm-smmuv3, arm-smmuv3#2, ...) go
         # by creation order, which is base-address order on the platform bus
-        unnamed = sorted((w.base for w in out if w.key == SMMU_TYPE))
+        unnamed = sorted(w.base for w in out if w.key == SMMU_TYPE)
         if len(unnamed) < 2:
             return out
         nth = {b: SMMU_TYPE if n == 1 else f"{SMMU_TYPE}#{n}"
