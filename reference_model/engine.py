@@ -1030,6 +1030,9 @@ class _Run:
             # pcie_cap_slot_reset: a port's slot is powered iff its devfn 0 is populated
             self.powered = {d.bus.name for d in self.devs.values()
                             if d.devfn == 0 and d.bus.hotpluggable == pci_slots.PORT}
+            # SHPC slots are powered per device: what is present at a reset settles
+            self.powered.update("dev:" + d.key for d in self.devs.values()
+                                if d.bus.hotpluggable == pci_slots.SHPC)
             self.fire(trace_rules.RESET_EVENT.id)
             return EventResult("system_reset", None, True, None, None, "O7")
         did = a.get("id")
@@ -1055,9 +1058,9 @@ class _Run:
         self.fire(R_UNPLUG.id, did)
         if dev.bus.hotpluggable == pci_slots.PORT:
             return self._port_unplug(dev, did)
-        if dev.cold:
-            if dev.pending_unplug:
-                return EventResult("device_del", did, False, "GenericError", None, "F")
+        if dev.cold or (self.powered is not None and "dev:" + dev.key in self.powered):
+            # a standard hotplug controller's slot: the guest must act; asking again is
+            # accepted again (no "already in the process of unplug"; TCG✔, fuzzer)
             dev.pending_unplug = True
         else:
             del self.devs[did]
@@ -1178,7 +1181,8 @@ def _bus_ranges(run: _Run, s: Smmu, legacy: bool, nrs: Mapping[str, int],
                 buses: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     """``pci_bus_range`` of the SMMU's root buses before firmware: a bridge on a root
     bus reads secondary = subordinate = 0 (rules/iort.py ``IortSmmu.ranges``)."""
-    names = ([b.name for b in run.buses.values() if b.is_root and not b.bypass] if legacy
+    names = ([b.name for b in reversed(run.buses.values()) if b.is_root and not b.bypass]
+             if legacy
              else [s.bus_name] if s.bus_name is not None else [])
     out = []
     for name, nr in zip(names, buses, strict=True):
@@ -1227,8 +1231,8 @@ def _iort_of(run: _Run) -> IortPrediction:
     items = []
     for s in run.smmus:
         legacy = s.key == "legacy" and s.id is None
-        if legacy:
-            buses = tuple(nrs.get(b.name, 0) for b in run.buses.values()
+        if legacy:  # newest root bus first (TCG✔: the pxb's ID map before pcie.0's)
+            buses = tuple(nrs.get(b.name, 0) for b in reversed(run.buses.values())
                           if b.is_root and not b.bypass)
         else:
             buses = (nrs.get(s.bus_name, 0),) if s.bus_name is not None else ()

@@ -97,7 +97,7 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True
     maps: list[dict[str, object]] = []
     covered: list[tuple[int, int]] = []
     for _, _, _, s in nodes:
-        for lo, hi in sorted(s.spans()):
+        for lo, hi in sorted(s.spans(), key=lambda sp: sp[0]):  # stable, by input
             maps.append({"input": lo << 8, "count": ((hi - lo + 1) << 8) - 1,
                          "output": lo << 8, "target": _target(s.base)})
             covered.append((lo << 8, (hi + 1) << 8))
