@@ -90,6 +90,7 @@ R_UNPLUG_UNEXPOSED = register("F.unplug-unexposed-function", "F", "11.1",
 R_BALLOON = register("F.one-balloon", "F", "11.1",
                      doc="virtio-balloon realize: only one balloon device (TCG✔, fuzzer)")
 _BALLOON = "virtio-balloon-pci-base"
+_NO_HOTPLUG = "vfio-pci-nohotplug"  # vfio_pci_nohotplug_dev_class_init: hotpluggable=false
 R_VIOMMU_ROOT = register("F.virtio-iommu-root-bus", "F", "11.1",
                          doc="virtio-iommu-pci realize refuses a bus that is not a root bus")
 R_O11 = register("O11.vfio-no-map-notifier", "O11", "vfio",
@@ -675,7 +676,9 @@ class _Run:
             if bus.pxb:
                 self.fire(R_DEFBUS.id, bus.name)
         if not cold:
-            if tr.virtio_iommu:  # dc->hotpluggable = false, checked before the bus (TCG✔)
+            # dc->hotpluggable = false, checked before the bus (TCG✔; vfio-pci-nohotplug:
+            # nested tier, found by the fuzzer)
+            if tr.virtio_iommu or _NO_HOTPLUG in self.types.ancestors(driver):
                 self.fire(R_HOTPLUG.id)
                 raise _DevError(self.m["P5"].format(driver=driver), R_HOTPLUG.id)
             if bus is not None and not bus.hotpluggable:
@@ -1048,7 +1051,8 @@ class _Run:
             return EventResult("device_del", did, False, "DeviceNotFound",
                                self.m["Q.dev-not-found-qmp"].format(id=did), "F")
         tr = _traits(self.types, dev.driver)
-        if tr.pxb or tr.virtio_iommu:  # dc->hotpluggable = false: before the bus (TCG✔)
+        if tr.pxb or tr.virtio_iommu or _NO_HOTPLUG in self.types.ancestors(dev.driver):
+            # dc->hotpluggable = false: before the bus (TCG✔)
             self.fire(R_HOTPLUG.id)
             return EventResult("device_del", did, False, "GenericError",
                                self.m["P5"].format(driver=dev.driver), "P5")
