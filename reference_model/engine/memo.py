@@ -36,6 +36,7 @@ from ..profiles import Resolved
 from ..qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHierarchy
 from ..rules import Decision, admission, pci_slots, preconditions
 from ..rules.properties import parse_value, qdict_order
+from ..rules.qdev import BALLOON
 
 __all__ = ["INITS", "M_MEMO", "PLACED", "PROP_PLANS", "RESOLVED", "WORDED", "MachineMemo",
            "PropPlan", "Traits", "builtin_types", "clear_caches", "traits"]
@@ -49,7 +50,7 @@ _PXB_PCIE = "pxb-pcie"
 class Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
-    __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "express",
+    __slots__ = ("adm_fd", "adm_nofd", "balloon", "bridge", "cls_fd", "cls_nofd", "express",
                  "hot_bridge", "is_bridge", "nic", "pci", "plain", "pxb", "smmu",
                  "valid", "vfio", "virtio", "virtio_iommu")
 
@@ -76,11 +77,13 @@ class Traits:
         self.cls_nofd = admission.classify(t, driver, False)
         self.adm_fd = admission.TABLE[self.cls_fd]
         self.adm_nofd = admission.TABLE[self.cls_nofd]
-        # a valid PCI device that is neither an SMMU, a virtio-iommu nor a pxb: the
+        # a valid PCI device that is neither an SMMU, a virtio-iommu, a pxb, a vfio nor
+        # a balloon (F.one-balloon keeps run state): the
         # common case add_device takes a short path for
         self.vfio = self.cls_fd == "vfio"  # a vfio-pci type (O11, A2/A3)
+        self.balloon = BALLOON in anc  # F.one-balloon
         self.plain = (self.valid and self.pci and not self.smmu and not self.virtio_iommu
-                      and not self.pxb and not self.vfio)
+                      and not self.pxb and not self.vfio and not self.balloon)
 
 
 def traits(t: TypeHierarchy, driver: str) -> Traits:
