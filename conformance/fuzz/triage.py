@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.result import Verdict
+from reference_model.rules import RULES
 
 #: the catalogue section whose last rule decides a field that carries no rule itself
 _SECTION_ROWS: dict[str, tuple[str, ...]] = {
@@ -89,7 +90,16 @@ def _key_of(path: str) -> str | None:
 
 
 def _rules(pred: dict[str, Any] | None) -> list[dict[str, Any]]:
-    return list(pred.get("rules") or []) if pred else []
+    """The prediction's rule firings as dicts.  A start-up prediction lists firings; a
+    guest-tier prediction lists rule ids, whose row comes from the model's rule table
+    (as :func:`conformance.crossrelease._firings` reads them)."""
+    out = []
+    for r in (pred.get("rules") or []) if pred else ():
+        if isinstance(r, str):
+            known = RULES.get(r)
+            r = {"rule": r, "row": known.row if known is not None else "?"}
+        out.append(r)
+    return out
 
 
 #: rows of rules that only describe what an observation will show (trace, IORT): they

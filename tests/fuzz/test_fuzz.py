@@ -112,6 +112,16 @@ def test_crash_is_a_bucket_with_its_rule() -> None:
     assert "error.c:N" in sig.message
 
 
+def test_guest_prediction_rule_ids() -> None:
+    """A guest-tier prediction lists rule ids, not firings: rows come from the rule
+    table (the nested campaign's known-bug probe reads recorded guest scenarios)."""
+    v = Verdict(scenario="x", tier="nested", status="nonconformance",
+                reason="QEMU crashed (killed by SIGABRT) after the QMP greeting",
+                prediction={"rules": ["P3.incompatible-iommu", "O7.reset-exit-start"]})
+    sig = signature(v, Normaliser())
+    assert sig is not None and sig.rule == "P3.incompatible-iommu"
+
+
 # ----------------------------------------------------------------------- shrinking
 def _planted_predict(argv: list[str], case: Case) -> Prediction:
     """The model with a planted error: a stage-2 SMMU's IDR0 is predicted wrong."""
