@@ -72,7 +72,8 @@ def machine(run: Run, cl: cmdline.ParsedCmdline) -> None:
     if hit is None:
         try:
             _machine_uncached(run, cl)
-            hit = MachineMemo(run.mtype, run.no_nested_smmu, run.mprops)
+            hit = MachineMemo(run.mtype, run.no_nested_smmu, run.mprops,
+                              machine_compat(run.b.auto_mode, run.mtype))
         except Exit as e:
             hit = ("exit", e.stop[0] or "", e.stop[1])
         except CmdlineError as e:
@@ -87,7 +88,7 @@ def machine(run: Run, cl: cmdline.ParsedCmdline) -> None:
         raise CmdlineError(str(second))
     run.mm = hit
     run.mtype, run.no_nested_smmu, run.mprops = hit.mtype, hit.no_nested, hit.props
-    run.smmu_compat = machine_compat(run.b.auto_mode, run.mtype)
+    run.smmu_compat = hit.compat
 
 
 def _machine_uncached(run: Run, cl: cmdline.ParsedCmdline) -> None:

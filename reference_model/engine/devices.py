@@ -162,7 +162,7 @@ def add_device(run: Run, driver: str, props: Mapping[str, str], id: str | None,
     if not cold:
         # dc->hotpluggable = false, checked before the bus (TCG✔; vfio-pci-nohotplug:
         # nested tier, found by the fuzzer)
-        refused = preconditions.not_hotpluggable(run.types.ancestors(driver), driver, False)
+        refused = tr.no_hotplug
         if refused is not None:
             raise DevError(run.fmt(refused), refused[0])
         if bus is not None and not bus.hotpluggable:
@@ -238,12 +238,13 @@ def add_device(run: Run, driver: str, props: Mapping[str, str], id: str | None,
         if behind is not None and not behind.accel:
             _vfio_no_map_notifier(run, dev, props, id, driver, cold)
     # the device's own realize (TCG✔, found by the fuzzer)
-    fail = qdev.virtio_iommu_bus(tr.virtio_iommu, bus.is_root) or qdev.one_balloon(
-        tr.balloon, run.balloon)
-    if fail is not None:
-        raise DevError(run.fmt(fail), fail[0])
-    if tr.balloon:
-        run.balloon = True
+    if tr.virtio_iommu or tr.balloon:
+        fail = qdev.virtio_iommu_bus(tr.virtio_iommu, bus.is_root) or qdev.one_balloon(
+            tr.balloon, run.balloon)
+        if fail is not None:
+            raise DevError(run.fmt(fail), fail[0])
+        if tr.balloon:
+            run.balloon = True
     # pci_qdev_realize after the device's realize (port warning), then plug (SHPC)
     kind = bus.hotpluggable
     if kind and (devfn >= 8 if kind == pci_slots.PORT else devfn < 8):

@@ -26,6 +26,7 @@ from ..rules import trace as trace_rules
 from ..rules.qdev import R_NIC, R_UNPLUG, R_UNPLUG_UNEXPOSED
 from ..scenario import Event
 from .devices import add_device
+from .memo import traits
 from .results import placement
 from .run import DevError, Exit, Run
 
@@ -125,8 +126,7 @@ def event(run: Run, ev: Event) -> EventResult:
     if dev is None or dev.id is None:
         return EventResult("device_del", did, False, "DeviceNotFound",
                            run.m["Q.dev-not-found-qmp"].format(id=did), "F")
-    refused = preconditions.not_hotpluggable(run.types.ancestors(dev.driver), dev.driver,
-                                             True)
+    refused = traits(run.types, dev.driver).no_unplug
     if refused is not None:  # dc->hotpluggable = false: before the bus (TCG✔)
         return EventResult("device_del", did, False, "GenericError", run.fmt(refused),
                            "P5")
@@ -155,19 +155,21 @@ def _port_unplug(run: Run, dev: PciDev, did: str) -> EventResult:
     hot-added under -S) every device on the bus goes at once
     (``pcie_cap_slot_do_unplug``); otherwise the guest must act: pending."""
     bus = dev.bus
-    fn0 = any(d.bus is bus and d.devfn == 0 for d in run.devs.values())
-    if dev.devfn and not fn0:
+    on_bus = [d for d in run.devs.values() if d.bus is bus]
+    fn0 = next((d for d in on_bus if d.devfn == 0), None)
+    if dev.devfn and fn0 is None:
         run.fire(R_UNPLUG_UNEXPOSED.id, did)
         gone = [dev]
     else:
-        powered = (bus.name in run.powered if run.powered is not None else any(
-            d.bus is bus and d.devfn == 0 and d.cold for d in run.devs.values()))
+        # powered: at the last reset, else at the start (a cold device at devfn 0)
+        powered = (bus.name in run.powered if run.powered is not None
+                   else fn0 is not None and fn0.cold)
         if powered:
             if dev.pending_unplug:
                 return EventResult("device_del", did, False, "GenericError", None, "F")
             dev.pending_unplug = True
             return EventResult("device_del", did, True, None, None, "F")
-        gone = [d for d in run.devs.values() if d.bus is bus]
+        gone = on_bus
     for d in gone:
         if d.cold:
             if run.unplugged is None:

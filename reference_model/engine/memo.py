@@ -51,8 +51,8 @@ class Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
     __slots__ = ("adm_fd", "adm_nofd", "balloon", "bridge", "cls_fd", "cls_nofd", "express",
-                 "hot_bridge", "is_bridge", "nic", "pci", "plain", "pxb", "smmu",
-                 "valid", "vfio", "virtio", "virtio_iommu")
+                 "hot_bridge", "is_bridge", "nic", "no_hotplug", "no_unplug", "pci", "plain",
+                 "pxb", "smmu", "valid", "vfio", "virtio", "virtio_iommu")
 
     def __init__(self, t: TypeHierarchy, driver: str) -> None:
         self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
@@ -82,6 +82,9 @@ class Traits:
         # common case add_device takes a short path for
         self.vfio = self.cls_fd == "vfio"  # a vfio-pci type (O11, A2/A3)
         self.balloon = BALLOON in anc  # F.one-balloon
+        # P5: device_add / device_del refusal of a dc->hotpluggable = false type (or None)
+        self.no_hotplug = preconditions.not_hotpluggable(anc, driver, False)
+        self.no_unplug = preconditions.not_hotpluggable(anc, driver, True)
         self.plain = (self.valid and self.pci and not self.smmu and not self.virtio_iommu
                       and not self.pxb and not self.vfio and not self.balloon)
 
@@ -102,12 +105,14 @@ class MachineMemo:
     """The -M outcome of one option set (per profile and type table), and the board's
     MSI controller by kvm (filled on first use)."""
 
-    __slots__ = ("ctrl", "mtype", "no_nested", "props")
+    __slots__ = ("compat", "ctrl", "mtype", "no_nested", "props")
 
-    def __init__(self, mtype: str, no_nested: bool, props: Mapping[str, Any]) -> None:
+    def __init__(self, mtype: str, no_nested: bool, props: Mapping[str, Any],
+                 compat: bool) -> None:
         self.mtype = mtype
         self.no_nested = no_nested
         self.props = props  # shared: only ever read
+        self.compat = compat  # arm-smmuv3 gets the machine type's compat defaults (2a)
         self.ctrl: dict[bool, str | None] = {False: None, True: None}
 
 
