@@ -96,6 +96,8 @@ MESSAGES: dict[str, str] = {
     "Q.machine-prop": "Property '{mtype}.{prop}' not found",
     "Q.machine-enum": "Invalid {prop} value\nValid values are {valid}",
     "Q.bad-accel": "invalid accelerator {name}",
+    "Q.one-balloon": "Only one balloon device is supported",
+    "Q.virtio-iommu-root": "virtio-iommu-pci must be plugged on the root bus",
     # PCI slots (hw/pci/pci.c do_pci_register_device, pci_init_multifunction,
     # pci_qdev_realize; hw/pci/shpc.c; rules/pci_slots.py)
     "Q.pci-addr": "Property '{driver}.addr' doesn't take value '{value}'",

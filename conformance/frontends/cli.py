@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "what a candidate build changes: expected or not"),
     "coverage": ("conformance.frontends.cmd_coverage",
                  "catalogue rows x tiers, derived from run results"),
+    "fuzz": ("conformance.frontends.cmd_fuzz",
+             "differential fuzzing: generated cases vs the model"),
 }
 
 

@@ -171,7 +171,15 @@ class Mtree:
             else:
                 key = SMMU_TYPE
             out.append(SmmuWindow(key, r.start, r.end - r.start + 1, r.owner))
-        return out
+        # several SMMUs without id: the model's keys (arm-smmuv3, arm-smmuv3#2, ...) go
+        # by creation order, which is base-address order on the platform bus
+        unnamed = sorted(w.base for w in out if w.key == SMMU_TYPE)
+        if len(unnamed) < 2:
+            return out
+        nth = {b: SMMU_TYPE if n == 1 else f"{SMMU_TYPE}#{n}"
+               for n, b in enumerate(unnamed, 1)}
+        return [SmmuWindow(nth[w.base], w.base, w.size, w.owner) if w.key == SMMU_TYPE
+                else w for w in out]
 
     def smmu_key_for_owner(self, owner: Owner | None) -> str | None:
         if owner is None:

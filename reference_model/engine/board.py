@@ -25,7 +25,7 @@ from ..qom import TYPE_ARM_SMMUV3
 from ..rules import msi, preconditions
 from ..rules import releases as release_rules
 from ..rules.idregs import R_LEGACY
-from ..rules.properties import qdict_order
+from ..rules.properties import machine_compat, qdict_order
 from ..rules.qdev import R_ACCEL, R_MACHINE
 from .memo import M_MEMO, MachineMemo
 from .run import Exit, Run
@@ -72,7 +72,8 @@ def machine(run: Run, cl: cmdline.ParsedCmdline) -> None:
     if hit is None:
         try:
             _machine_uncached(run, cl)
-            hit = MachineMemo(run.mtype, run.no_nested_smmu, run.mprops)
+            hit = MachineMemo(run.mtype, run.no_nested_smmu, run.mprops,
+                              machine_compat(run.b.auto_mode, run.mtype))
         except Exit as e:
             hit = ("exit", e.stop[0] or "", e.stop[1])
         except CmdlineError as e:
@@ -87,6 +88,7 @@ def machine(run: Run, cl: cmdline.ParsedCmdline) -> None:
         raise CmdlineError(str(second))
     run.mm = hit
     run.mtype, run.no_nested_smmu, run.mprops = hit.mtype, hit.no_nested, hit.props
+    run.smmu_compat = hit.compat
 
 
 def _machine_uncached(run: Run, cl: cmdline.ParsedCmdline) -> None:
@@ -191,8 +193,12 @@ def board(run: Run, cl: cmdline.ParsedCmdline) -> None:
         run.fire(msi.GIC_DEFAULT.id)
     if ctrl == "x-5":
         raise CmdlineError("-M gic-version=x-5: not modelled")
+    if ctrl == "host-needs-kvm":
+        raise Exit(msi.GIC_HOST_KVM, msi.GIC_HOST_NEEDS_KVM.id)
     if ctrl == "error":
         raise Exit(msi.GICV2_ITS, R_MACHINE.id)
+    if ctrl == "its-on-gicv2":
+        raise Exit(msi.GICV2_ITS, msi.ITS_ON_GICV2.id)
     run.msi_ctrl = ctrl
     firmware = cl.bios is not None or cl.pflash
     run.dt_mode = not (firmware and mp.get("acpi", "auto") != "off")
@@ -210,17 +216,25 @@ def board(run: Run, cl: cmdline.ParsedCmdline) -> None:
 
 def _msi_controller(mp: Mapping[str, Any], kvm: bool) -> str:
     """The MSI controller of the board (``"x-5"``: not modelled, ``"error"``: GICv2 +
-    ITS)."""
+    ITS, ``"its-on-gicv2"``: an explicit its=on without msi= on GICv2,
+    ``"host-needs-kvm"``: gic-version=host without KVM)."""
     gic = mp.get("gic-version")
     if gic is None:
         gic_major = 3 if kvm else 2
+    elif gic == "host" and not kvm:
+        return "host-needs-kvm"
     elif gic in ("host", "max"):
         gic_major = 3
     elif gic == "x-5":
         return "x-5"
     else:
         gic_major = int(gic)
-    ctrl = msi.controller(gic_major, mp.get("msi", "auto"), mp.get("its", True))
+    # its= counts only when msi= is not given (TCG✔, fuzzer: its=off,msi=auto on
+    # GICv3 has an ITS; its=on,msi=off has none)
+    its = mp.get("its", True) if "msi" not in mp else True
+    ctrl = msi.controller(gic_major, mp.get("msi", "auto"), its)
+    if gic_major == 2 and mp.get("its") is True and "msi" not in mp:
+        return "its-on-gicv2"
     return "error" if ctrl is None else ctrl
 
 

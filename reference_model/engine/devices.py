@@ -5,7 +5,9 @@ newest PCI root bus) -> hot-plug checks -> object with ``-global`` values -> pro
 in QDict order (``addr``/``multifunction``, ``iommufd``) -> realize: pxb-only-bridges,
 the devfn and multifunction checks (:mod:`..rules.pci_slots`), admission behind an
 accel SMMU (:mod:`..rules.admission`, §5a host checks for vfio) or O11 behind an
-emulated one, the PCIe port slot-0 warning -> plug (SHPC slot 0).  An ``arm-smmuv3``
+emulated one, the device's own realize (virtio-iommu on a root bus, one balloon:
+:mod:`..rules.qdev`), the PCIe port slot-0 warning -> plug (SHPC slot 0).  A QMP
+``device_add`` of a ``dc->hotpluggable = false`` type is refused before the bus.  An ``arm-smmuv3``
 goes to :mod:`.smmu` after the bus step.
 
 Two paths, one behaviour:
@@ -13,7 +15,7 @@ Two paths, one behaviour:
 * :func:`add_device` is the general path, for every device and every QMP
   ``device_add``;
 * :func:`cold_plug` runs the command line's devices and adds a **plain cold PCI device**
-  (valid PCI type, not an SMMU/virtio-iommu/pxb/vfio, no ``addr=``/``multifunction=``,
+  (valid PCI type, not an SMMU/virtio-iommu/pxb/vfio/balloon, no ``addr=``/``multifunction=``,
   no ``-global``, no accel SMMU yet) inline, without the steps that cannot apply to it
   (hot plug, SMMU, ``-global``, virtio-iommu, pxb, ``addr=``, admission): the same
   checks in the same order, and one call fewer per device, the most common kind.
@@ -29,7 +31,7 @@ from .. import cmdline
 from ..cmdline import CmdlineError, DeviceOpt
 from ..machine import Bus, PciDev, Smmu
 from ..rules import address_space as asr
-from ..rules import admission, host_compat, idregs, pci_slots, preconditions
+from ..rules import admission, host_compat, idregs, pci_slots, preconditions, qdev
 from ..rules import releases as release_rules
 from ..rules.properties import qdict_order
 from ..rules.qdev import R_DEFBUS, R_PXB_ONLY_BRIDGES, R_QDEV
@@ -158,6 +160,11 @@ def add_device(run: Run, driver: str, props: Mapping[str, str], id: str | None,
         if bus.pxb:
             run.fire(R_DEFBUS.id, bus.name)
     if not cold:
+        # dc->hotpluggable = false, checked before the bus (TCG✔; vfio-pci-nohotplug:
+        # nested tier, found by the fuzzer)
+        refused = tr.no_hotplug
+        if refused is not None:
+            raise DevError(run.fmt(refused), refused[0])
         if bus is not None and not bus.hotpluggable:
             run.fire(preconditions.R_HOTPLUG.id)
             raise DevError(run.m["Q.no-hotplug-bus"].format(bus=bus.name),
@@ -183,7 +190,7 @@ def add_device(run: Run, driver: str, props: Mapping[str, str], id: str | None,
     if iommufd is not None and iommufd not in run.cl_iommufds:
         raise DevError(run.m["Q.dev-not-found"].format(name=iommufd), R_QDEV.id)
     if tr.virtio_iommu:
-        if run.legacy:
+        if run.legacy or run.virtio_iommu:  # a second virtio-iommu too (TCG✔)
             run.fire(preconditions.P3V.id)
             raise DevError(run.m["P3.virtio-multi"], preconditions.P3V.id)
         run.virtio_iommu = True
@@ -230,6 +237,14 @@ def add_device(run: Run, driver: str, props: Mapping[str, str], id: str | None,
         behind = asr.iommu_for(bus)[0]
         if behind is not None and not behind.accel:
             _vfio_no_map_notifier(run, dev, props, id, driver, cold)
+    # the device's own realize (TCG✔, found by the fuzzer)
+    if tr.virtio_iommu or tr.balloon:
+        fail = qdev.virtio_iommu_bus(tr.virtio_iommu, bus.is_root) or qdev.one_balloon(
+            tr.balloon, run.balloon)
+        if fail is not None:
+            raise DevError(run.fmt(fail), fail[0])
+        if tr.balloon:
+            run.balloon = True
     # pci_qdev_realize after the device's realize (port warning), then plug (SHPC)
     kind = bus.hotpluggable
     if kind and (devfn >= 8 if kind == pci_slots.PORT else devfn < 8):

@@ -6,8 +6,10 @@
    cold-plugged PCI device (an emulated endpoint that escaped the admission check of an
    accel SMMU reaches ``g_assert_not_reached()``: A4).
 7. each QMP event in order: ``device_add`` (phase 5 for one device, hot), ``device_del``
-   (a hot-added device under ``-S`` goes at once, a cold one stays pending),
-   ``system_reset``.
+   (``dc->hotpluggable`` false refuses first; on a PCIe port's bus the slot's power
+   decides, :func:`_port_unplug`; on an SHPC slot a device present at the last reset or
+   cold waits for the guest, one hot-added since goes at once), ``system_reset`` (which
+   port slots are powered, which SHPC devices have settled).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from __future__ import annotations
 from typing import Any
 
 from .. import cmdline
+from ..machine import PciDev
 from ..prediction import EventResult
 from ..qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE
 from ..rules import RULES, admission, pci_slots, preconditions
 from ..rules import address_space as asr
 from ..rules import trace as trace_rules
-from ..rules.qdev import R_NIC, R_UNPLUG
+from ..rules.qdev import R_NIC, R_UNPLUG, R_UNPLUG_UNEXPOSED
 from ..scenario import Event
 from .devices import add_device
+from .memo import traits
 from .results import placement
 from .run import DevError, Exit, Run
 
@@ -102,6 +106,12 @@ def event(run: Run, ev: Event) -> EventResult:
         run.hot_added.append(added)
         return EventResult("device_add", id, True, None, None, placement(run, added).rule)
     if ev.op == "system_reset":
+        # pcie_cap_slot_reset: a port's slot is powered iff its devfn 0 is populated
+        run.powered = {d.bus.name for d in run.devs.values()
+                       if d.devfn == 0 and d.bus.hotpluggable == pci_slots.PORT}
+        # SHPC slots are powered per device: what is present at a reset settles
+        run.powered.update("dev:" + d.key for d in run.devs.values()
+                           if d.bus.hotpluggable == pci_slots.SHPC)
         run.fire(trace_rules.RESET_EVENT.id)
         return EventResult("system_reset", None, True, None, None, "O7")
     did = a.get("id")
@@ -116,16 +126,57 @@ def event(run: Run, ev: Event) -> EventResult:
     if dev is None or dev.id is None:
         return EventResult("device_del", did, False, "DeviceNotFound",
                            run.m["Q.dev-not-found-qmp"].format(id=did), "F")
+    refused = traits(run.types, dev.driver).no_unplug
+    if refused is not None:  # dc->hotpluggable = false: before the bus (TCG✔)
+        return EventResult("device_del", did, False, "GenericError", run.fmt(refused),
+                           "P5")
     if not dev.bus.hotpluggable:
         return EventResult("device_del", did, False, "GenericError",
                            run.m["Q.no-hotplug-bus"].format(bus=dev.bus.name), "P5")
     run.fire(R_UNPLUG.id, did)
-    if dev.cold:
-        if dev.pending_unplug:
-            return EventResult("device_del", did, False, "GenericError", None, "F")
+    if dev.bus.hotpluggable == pci_slots.PORT:
+        return _port_unplug(run, dev, did)
+    if dev.cold or (run.powered is not None and "dev:" + dev.key in run.powered):
+        # a standard hotplug controller's slot: the guest must act; asking again is
+        # accepted again (no "already in the process of unplug"; TCG✔, fuzzer)
         dev.pending_unplug = True
     else:
         del run.devs[did]
         run.ids.pop(did, None)
         pci_slots.release(dev.bus, dev, run.devs.values())
+    return EventResult("device_del", did, True, None, None, "F")
+
+
+def _port_unplug(run: Run, dev: PciDev, did: str) -> EventResult:
+    """device_del on a PCIe root/downstream port's bus (hw/pci/pcie.c
+    ``pcie_cap_slot_unplug_request_cb``; TCG✔, found by the fuzzer): a function the
+    guest cannot see (``devfn && !bus->devices[0]``) goes alone and at once; in a
+    slot that is powered off (devfn 0 empty at the last reset, e.g. everything
+    hot-added under -S) every device on the bus goes at once
+    (``pcie_cap_slot_do_unplug``); otherwise the guest must act: pending."""
+    bus = dev.bus
+    on_bus = [d for d in run.devs.values() if d.bus is bus]
+    fn0 = next((d for d in on_bus if d.devfn == 0), None)
+    if dev.devfn and fn0 is None:
+        run.fire(R_UNPLUG_UNEXPOSED.id, did)
+        gone = [dev]
+    else:
+        # powered: at the last reset, else at the start (a cold device at devfn 0)
+        powered = (bus.name in run.powered if run.powered is not None
+                   else fn0 is not None and fn0.cold)
+        if powered:
+            if dev.pending_unplug:
+                return EventResult("device_del", did, False, "GenericError", None, "F")
+            dev.pending_unplug = True
+            return EventResult("device_del", did, True, None, None, "F")
+        gone = on_bus
+    for d in gone:
+        if d.cold:
+            if run.unplugged is None:
+                run.unplugged = []
+            run.unplugged.append(d)
+        del run.devs[d.key]
+        if d.id is not None:
+            run.ids.pop(d.id, None)
+        pci_slots.release(bus, d, run.devs.values())
     return EventResult("device_del", did, True, None, None, "F")

@@ -36,6 +36,7 @@ from ..profiles import Resolved
 from ..qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE, TYPE_VIRTIO_IOMMU_PCI, TypeHierarchy
 from ..rules import Decision, admission, pci_slots, preconditions
 from ..rules.properties import parse_value, qdict_order
+from ..rules.qdev import BALLOON
 
 __all__ = ["INITS", "M_MEMO", "PLACED", "PROP_PLANS", "RESOLVED", "WORDED", "MachineMemo",
            "PropPlan", "Traits", "builtin_types", "clear_caches", "traits"]
@@ -49,9 +50,9 @@ _PXB_PCIE = "pxb-pcie"
 class Traits:
     """What the rules need to know about one QOM type, computed once per hierarchy."""
 
-    __slots__ = ("adm_fd", "adm_nofd", "bridge", "cls_fd", "cls_nofd", "express",
-                 "hot_bridge", "is_bridge", "nic", "pci", "plain", "pxb", "smmu",
-                 "valid", "vfio", "virtio", "virtio_iommu")
+    __slots__ = ("adm_fd", "adm_nofd", "balloon", "bridge", "cls_fd", "cls_nofd", "express",
+                 "hot_bridge", "is_bridge", "nic", "no_hotplug", "no_unplug", "pci", "plain",
+                 "pxb", "smmu", "valid", "vfio", "virtio", "virtio_iommu")
 
     def __init__(self, t: TypeHierarchy, driver: str) -> None:
         self.valid = driver in t and not t.is_abstract(driver) and t.is_a(driver, "device")
@@ -76,11 +77,16 @@ class Traits:
         self.cls_nofd = admission.classify(t, driver, False)
         self.adm_fd = admission.TABLE[self.cls_fd]
         self.adm_nofd = admission.TABLE[self.cls_nofd]
-        # a valid PCI device that is neither an SMMU, a virtio-iommu nor a pxb: the
+        # a valid PCI device that is neither an SMMU, a virtio-iommu, a pxb, a vfio nor
+        # a balloon (F.one-balloon keeps run state): the
         # common case add_device takes a short path for
         self.vfio = self.cls_fd == "vfio"  # a vfio-pci type (O11, A2/A3)
+        self.balloon = BALLOON in anc  # F.one-balloon
+        # P5: device_add / device_del refusal of a dc->hotpluggable = false type (or None)
+        self.no_hotplug = preconditions.not_hotpluggable(anc, driver, False)
+        self.no_unplug = preconditions.not_hotpluggable(anc, driver, True)
         self.plain = (self.valid and self.pci and not self.smmu and not self.virtio_iommu
-                      and not self.pxb and not self.vfio)
+                      and not self.pxb and not self.vfio and not self.balloon)
 
 
 def traits(t: TypeHierarchy, driver: str) -> Traits:
@@ -99,12 +105,14 @@ class MachineMemo:
     """The -M outcome of one option set (per profile and type table), and the board's
     MSI controller by kvm (filled on first use)."""
 
-    __slots__ = ("ctrl", "mtype", "no_nested", "props")
+    __slots__ = ("compat", "ctrl", "mtype", "no_nested", "props")
 
-    def __init__(self, mtype: str, no_nested: bool, props: Mapping[str, Any]) -> None:
+    def __init__(self, mtype: str, no_nested: bool, props: Mapping[str, Any],
+                 compat: bool) -> None:
         self.mtype = mtype
         self.no_nested = no_nested
         self.props = props  # shared: only ever read
+        self.compat = compat  # arm-smmuv3 gets the machine type's compat defaults (2a)
         self.ctrl: dict[bool, str | None] = {False: None, True: None}
 
 

@@ -167,20 +167,36 @@ def _iort(run: Run, events: Sequence[Event], results: Sequence[EventResult]
     items = []
     for s in run.smmus:
         legacy = s.key == "legacy" and s.id is None
-        if legacy:
-            buses = tuple(nrs.get(b.name, 0) for b in run.buses.values()
+        if legacy:  # newest root bus first (TCG✔: the pxb's ID map before pcie.0's)
+            buses = tuple(nrs.get(b.name, 0) for b in reversed(run.buses.values())
                           if b.is_root and not b.bypass)
         else:
             buses = (nrs.get(s.bus_name, 0),) if s.bus_name is not None else ()
         ats = s.props.get("ats") in (True, "on") if s.idr is None else bool(
             s.idr.get("IDR0", 0) >> 10 & 1)
-        items.append(iort_rules.IortSmmu(s.base or 0, legacy, s.accel, ats, buses))
+        items.append(iort_rules.IortSmmu(s.base or 0, legacy, s.accel, ats, buses,
+                                         _bus_ranges(run, s, legacy, buses)))
     rb = run.b  # the releases before 10.2 differ (rules/releases.py)
     pred, fired = iort_rules.build(rb.iort_revision, run.msi_ctrl == "its", items,
                                    its_always=rb.iort_its_always,
                                    legacy_counter=rb.iort_legacy_counter_id,
                                    map_count=rb.iort_smmu_map_count)
     return pred, [(r, "") for r in fired]
+
+
+def _bus_ranges(run: Run, s: Smmu, legacy: bool, buses: tuple[int, ...]
+                ) -> tuple[tuple[int, int], ...]:
+    """``pci_bus_range`` of the SMMU's root buses before firmware: a bridge on a root
+    bus reads secondary = subordinate = 0 (rules/iort.py ``IortSmmu.ranges``)."""
+    names = ([b.name for b in reversed(run.buses.values()) if b.is_root and not b.bypass]
+             if legacy
+             else [s.bus_name] if s.bus_name is not None else [])
+    out = []
+    for name, nr in zip(names, buses, strict=True):
+        bridged = any(d.bus.name == name and traits(run.types, d.driver).is_bridge
+                      for d in run.devs.values() if d.cold)
+        out.append((0, nr) if bridged else (nr, nr))
+    return tuple(out)
 
 
 #: observable name -> builder, in the order predict() runs them

@@ -68,12 +68,12 @@ class Run:
     are functions taking the run, not base classes: a base without ``__slots__`` would
     give the run its ``__dict__`` back."""
 
-    __slots__ = ("_cur_opt", "_nics", "accel_smmus", "b", "buses", "cl", "cl_iommufds",
-                 "default_bus", "devs", "dt_mode", "globals_used", "host", "hot_added",
-                 "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops", "msi_ctrl",
-                 "mtype", "next_base", "nic_count", "no_nested_smmu", "p", "rules",
-                 "smmu_index", "smmus", "tmemo", "type_count", "types", "virtio_iommu",
-                 "warnings")
+    __slots__ = ("_cur_opt", "_nics", "accel_smmus", "b", "balloon", "buses", "cl",
+                 "cl_iommufds", "default_bus", "devs", "dt_mode", "globals_used", "host",
+                 "hot_added", "ids", "irqchip", "kvm", "legacy", "m", "mm", "mprops",
+                 "msi_ctrl", "mtype", "next_base", "nic_count", "no_nested_smmu", "p",
+                 "powered", "rules", "smmu_compat", "smmu_index", "smmus", "tmemo",
+                 "type_count", "types", "unplugged", "virtio_iommu", "warnings")
 
     # set by the phases before anything reads them
     mm: MachineMemo
@@ -113,9 +113,17 @@ class Run:
         self.cl = _NO_CMDLINE  # replaced by _start before any phase reads it
         self.mtype = ""
         self.no_nested_smmu = False
+        self.smmu_compat = False  # virt-11.0 or older: SMMU_COMPAT_11_0 defaults (2a)
+        self.balloon = False  # a virtio-balloon exists (F.one-balloon)
         self.mprops: Mapping[str, Any] = _NO_PROPS  # replaced by board.machine (read only)
         #: the devices QMP device_add created, in order (rules/trace.py; None: none yet)
         self.hot_added: list[PciDev] | None = None
+        #: PCIe port buses whose slot was powered at the last system_reset, and
+        #: ``"dev:KEY"`` for the devices present on SHPC slots then (None: no reset yet,
+        #: the machine start decides: a cold device at devfn 0)
+        self.powered: set[str] | None = None
+        #: cold devices a device_del removed (rules/trace.py: they were there at start)
+        self.unplugged: list[PciDev] | None = None
 
     def fire(self, rule_id: str, detail: str = "") -> None:
         """Record that rule ``rule_id`` decided something (``detail``: about what)."""

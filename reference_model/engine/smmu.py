@@ -26,7 +26,16 @@ from typing import Any
 from ..machine import Smmu
 from ..qom import TYPE_ARM_SMMUV3
 from ..rules import idregs, msi, preconditions
-from ..rules.properties import PARSE_RULE, R_IDENT, SCHEMAS, PropSpec, parse_value, qdict_order
+from ..rules.properties import (
+    PARSE_RULE,
+    R_IDENT,
+    R_SMMU_COMPAT,
+    SCHEMAS,
+    SMMU_COMPAT_11_0,
+    PropSpec,
+    parse_value,
+    qdict_order,
+)
 from ..rules.qdev import R_GLOBAL, R_QDEV
 from .memo import INITS, PROP_PLANS, PropPlan
 from .run import DevError, Run
@@ -42,6 +51,9 @@ def new_object_props(run: Run, driver: str) -> dict[str, Any]:
     """instance creation: defaults, then matching -global values."""
     schema = SCHEMAS[run.b.props]
     props: dict[str, Any] = DEFAULTS[run.b.props].copy()
+    if run.smmu_compat and driver == TYPE_ARM_SMMUV3:
+        run.fire(R_SMMU_COMPAT.id)
+        props.update(SMMU_COMPAT_11_0)
     if not run.cl.globals:
         return props
     anc = run.types.ancestors(driver)
@@ -142,7 +154,7 @@ def add_smmu(run: Run, driver: str, props: Mapping[str, str], id: str | None,
     parse is memoised per option string and profile)."""
     # pure: the properties are the option string's alone (no -global), so what is
     # derived from them alone is kept on its plan
-    pure = from_opt and not run.cl.globals
+    pure = from_opt and not run.cl.globals and not run.smmu_compat
     if not pure:
         p = new_object_props(run, driver)
     if from_opt:

@@ -60,6 +60,14 @@ class IortSmmu:
     accel: bool
     ats: bool
     buses: tuple[int, ...]  # root bus numbers whose RIDs it translates
+    #: pci_bus_range of each root bus, (min, max), in the order of ``buses``; empty:
+    #: each bus alone.  Before firmware numbers the bridges their secondary/subordinate
+    #: bus registers read 0, so a root bus with a bridge on it ranges from 0 (O4, TCG✔,
+    #: found by the fuzzer: pxb bus_nr=25 with a root port maps RIDs 0-0x19ff)
+    ranges: tuple[tuple[int, int], ...] = ()
+
+    def spans(self) -> list[tuple[int, int]]:
+        return list(self.ranges) if self.ranges else [(b, b) for b in self.buses]
 
 
 def _target(base: int) -> str:
@@ -90,7 +98,7 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True,
             gsiv, node_id = PLATFORM_BUS_GSIV + 4 * user, ident
             user += 1
         ident += 1
-        first = min(s.buses, default=0) << 8
+        first = min((lo for lo, _ in s.spans()), default=0) << 8
         nodes.append((first, len(nodes), {
             "base": s.base, "gsiv": [gsiv, gsiv + 1, gsiv + 3, gsiv + 2],
             "identifier": node_id, "flags": 1}, s))
@@ -98,17 +106,22 @@ def build(revision: int, its: bool, smmus: Sequence[IortSmmu], rmr: bool = True,
     maps: list[dict[str, object]] = []
     covered: list[tuple[int, int]] = []
     for _, _, _, s in nodes:
-        for b in sorted(s.buses):
-            maps.append({"input": b << 8, "count": map_count, "output": b << 8,
-                         "target": _target(s.base)})
-            covered.append((b << 8, (b << 8) + 0x100))
+        for lo, hi in sorted(s.spans(), key=lambda sp: sp[0]):  # stable, by input
+            # map_count: 0xFF per bus (a count is size - 1); 7.2's 0x100 is one more
+            maps.append({"input": lo << 8, "count": ((hi - lo) << 8) + map_count,
+                         "output": lo << 8, "target": _target(s.base)})
+            covered.append((lo << 8, (hi + 1) << 8))
     if its:
+        # build_iort: the SMMU ID maps sorted by input base (stable), then an ITS map for
+        # each gap before a map, where the next gap starts at the end of the map just
+        # passed, not the furthest end: with overlapping maps (before firmware, S23)
+        # the ITS map restarts after the last one (TCG✔, found by the fuzzer)
         nxt = 0
-        for lo, hi in sorted(covered):
+        for lo, hi in sorted(covered, key=lambda c: c[0]):
             if lo > nxt:  # 7.2 (map_count 0x100): one more here too
                 maps.append({"input": nxt, "count": lo - nxt - 0x100 + map_count, "output": nxt,
                              "target": "its"})
-            nxt = max(nxt, hi)
+            nxt = hi
         if nxt < _ALL_RIDS:
             maps.append({"input": nxt, "count": _ALL_RIDS - nxt - 1, "output": nxt,
                          "target": "its"})

@@ -30,6 +30,15 @@ GIC_DEFAULT = register("M2.gic-default-kvm", "M2", "11.1",
 
 #: GICv2 with msi=its: board init error (TCG✔)
 GICV2_ITS = "GICv2 + ITS is an invalid configuration."
+#: an explicit its=on with no msi= is an ITS request too (TCG✔, found by the fuzzer:
+#: ``-M virt,its=on`` and ``-M virt,gic-version=2,its=on`` exit; with ``msi=auto``
+#: given, its=on is ignored on GICv2 and the board starts with the GICv2m)
+ITS_ON_GICV2 = register("M2.its-on-gicv2", "M2", "11.1",
+                        doc="its=on without msi= on a GICv2 board: GICv2 + ITS error")
+#: gic-version=host without KVM: board init error before the MSI check (TCG✔, fuzzer)
+GIC_HOST_NEEDS_KVM = register("M2.gic-host-needs-kvm", "M2", "11.1",
+                              doc="gic-version=host under TCG exits")
+GIC_HOST_KVM = "gic-version=host requires KVM"
 
 
 def controller(gic: int, msi: str, its: bool) -> str | None:

@@ -72,7 +72,7 @@ R_SHPC_SLOT0 = register("F.shpc-slot0", "F", "11.1",
 #: (``pci_is_express``: INTERFACE_PCIE_DEVICE only, or a hybrid that turns it on there:
 #: virtio-pci when modern, xhci, vfio-pci for a PCIe host function)
 EXPRESS_TYPES = ("virtio-pci", "e1000e", "nvme", "pci-xhci", "pcie-port",
-                 "pcie-pci-bridge", "vfio-pci-device")
+                 "pcie-pci-bridge", "vfio-pci-device", "vmxnet3")  # vmxnet3: TCG✔ (fuzzer)
 #: express but ARI-capable (``pcie_ari_init``): the slot-0 warning does not apply
 ARI_TYPES = ("igb",)
 #: virtio-pci properties that make it a conventional PCI function (either one on)

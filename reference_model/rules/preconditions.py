@@ -10,6 +10,7 @@ realize-time check (P1a, TCG✔).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from ..profiles import Behaviour
@@ -164,3 +165,18 @@ def plug(b: Behaviour, *, accel: bool, stage: Any, bypass: bool, dt_mode: bool,
 
 
 R_HOTPLUG = register("P5.hotplug", "P5", "10.2", doc="hotplug rules (bus, device class)")
+
+#: QOM types whose DeviceClass sets ``hotpluggable = false`` besides the SMMU:
+#: device_add and device_del refuse them before the bus (TCG✔; vfio-pci-nohotplug:
+#: nested tier; found by the fuzzer)
+NOT_HOTPLUGGABLE = ("virtio-iommu-pci", "vfio-pci-nohotplug")
+#: device_del refuses these too (pxb-pcie is only ever cold: the command line has it)
+NOT_UNPLUGGABLE = (*NOT_HOTPLUGGABLE, "pxb-pcie")
+
+
+def not_hotpluggable(anc: Collection[str], driver: str, unplug: bool) -> Decision | None:
+    """``qdev_device_add``/``qdev_unplug``: ``dc->hotpluggable`` false refuses the
+    command before any bus check (text P5: "Device '...' does not support hotplugging")."""
+    if any(t in anc for t in (NOT_UNPLUGGABLE if unplug else NOT_HOTPLUGGABLE)):
+        return (R_HOTPLUG.id, "P5", {"driver": driver})
+    return None

@@ -101,6 +101,17 @@ PARSE_RULE = register("2a.parse", "2a", "11.1",
                       doc="property value parse errors (QAPI visitor messages)")
 R_IDENT = register("2a.identifier-index", "2a", "11.1",
                    doc="virt overwrites identifier with the SMMU's creation index")
+R_SMMU_COMPAT = register("2a.machine-compat", "2a", "11.1",
+                         doc="virt-11.0 and older: arm-smmuv3 ats=off, ril=on, oas=44, ssidsize=0")
+#: hw_compat for machine types before the 'auto' properties (TCG✔: qom-get on virt-9.2,
+#: virt-10.1, virt-11.0 reads these; virt/virt-11.1 read "auto"; found by the fuzzer)
+SMMU_COMPAT_11_0 = {"ats": "off", "ril": "on", "oas": "44", "ssidsize": "0"}
+
+
+def machine_compat(auto_mode: bool, mtype: str) -> bool:
+    """Whether the machine type's compat properties give arm-smmuv3 the 11.0 defaults
+    (:data:`SMMU_COMPAT_11_0`): the 'auto' releases, any virt type before 11.1."""
+    return auto_mode and mtype != "virt-11.1-machine"
 
 _UINT_MAX = {"uint8": (0xFF, "uint8_t"), "uint64": (0xFFFFFFFFFFFFFFFF, "uint64_t")}
 

@@ -12,10 +12,11 @@ row outside §F sit with their section: ``P5.hotplug`` in :mod:`.preconditions`,
 
 from __future__ import annotations
 
-from . import register
+from . import Decision, register
 
-__all__ = ["R_ACCEL", "R_DEFBUS", "R_GLOBAL", "R_MACHINE", "R_NIC", "R_OPT",
-           "R_PXB_ONLY_BRIDGES", "R_QDEV", "R_UNPLUG", "R_VIRTIO"]
+__all__ = ["BALLOON", "R_ACCEL", "R_BALLOON", "R_DEFBUS", "R_GLOBAL", "R_MACHINE", "R_NIC",
+           "R_OPT", "R_PXB_ONLY_BRIDGES", "R_QDEV", "R_UNPLUG", "R_UNPLUG_UNEXPOSED",
+           "R_VIOMMU_ROOT", "R_VIRTIO", "one_balloon", "virtio_iommu_bus"]
 
 R_OPT = register("F.option", "F", "11.1", doc="option loop / QemuOpts syntax errors")
 R_MACHINE = register("F.machine", "F", "11.1", doc="machine type and machine properties")
@@ -31,3 +32,26 @@ R_DEFBUS = register("F.default-bus", "F", "11.1",
                     doc="no bus=: the newest PCI root bus (qbus_find_recursive, newest first)")
 R_PXB_ONLY_BRIDGES = register("F.pxb-only-bridges", "F", "11.1",
                               doc="non-bridge device on a pxb root bus fails at realize")
+R_UNPLUG_UNEXPOSED = register("F.unplug-unexposed-function", "F", "11.1",
+                              doc="device_del of devfn != 0 with devfn 0 empty: at once")
+R_BALLOON = register("F.one-balloon", "F", "11.1",
+                     doc="virtio-balloon realize: only one balloon device (TCG✔, fuzzer)")
+R_VIOMMU_ROOT = register("F.virtio-iommu-root-bus", "F", "11.1",
+                         doc="virtio-iommu-pci realize refuses a bus that is not a root bus")
+
+#: the balloon devices' abstract base (virtio_balloon_device_realize: one per machine)
+BALLOON = "virtio-balloon-pci-base"
+
+_ONE_BALLOON: Decision = (R_BALLOON.id, "Q.one-balloon", {})
+_VIOMMU_ROOT: Decision = (R_VIOMMU_ROOT.id, "Q.virtio-iommu-root", {})
+
+
+def one_balloon(is_balloon: bool, have_balloon: bool) -> Decision | None:
+    """virtio-balloon realize (``qemu_add_balloon_handler``): a second balloon device
+    (a :data:`BALLOON` subtype) is refused (TCG✔, found by the fuzzer)."""
+    return _ONE_BALLOON if is_balloon and have_balloon else None
+
+
+def virtio_iommu_bus(is_virtio_iommu: bool, on_root_bus: bool) -> Decision | None:
+    """virtio_iommu_pci_realize: the device must sit on a root bus (TCG✔, fuzzer)."""
+    return _VIOMMU_ROOT if is_virtio_iommu and not on_root_bus else None

@@ -112,7 +112,7 @@ class _Replay:
         """Machine start: machine-init-done's calls for the cold devices."""
         run = self.run
         types = run.types
-        devs = [d for d in run.devs.values() if d.cold]
+        devs = [d for d in run.devs.values() if d.cold] + list(run.unplugged or ())
         opts = [o for o in run.cl.devices if types.is_a(o.driver, "pci-device")]
         bridges = [o for o in opts if _isa(types, o.driver, _BRIDGES)]
         names = list(run.buses)
