@@ -2,10 +2,12 @@
 catalogue section (people have ``FILE:NAME`` specs in ``git bisect run`` scripts).
 
 Until the restructure, five files were cut by tier or by owner rather than by catalogue
-section (and the guest-driven scenarios came in five ``guest_*.toml`` files of their own); their scenarios now live in the section file of their first row (``tiers`` is
-a field of each scenario).  Scenario names did not change and are unique, so an old
-``FILE:NAME`` selects ``NAME`` wherever it lives now, and an old ``FILE`` selects the
-scenarios it held.  :func:`catalogue.scenario.select` reads this table.
+section, the guest-driven scenarios came in five ``guest_*.toml`` files of their own and
+the fuzzer's shrunk cases in ``fuzz_found.toml``; their scenarios now live in the section
+file of their first row (``tiers`` is a field of each scenario).  Scenario names did not
+change and are unique, so an old ``FILE:NAME`` selects ``NAME`` wherever it lives now,
+and an old ``FILE`` selects the scenarios it held.  :func:`catalogue.scenario.select`
+reads this table.
 """
 
 from __future__ import annotations
