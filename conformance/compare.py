@@ -55,7 +55,16 @@ class Judgement:
 
 def judge(expected: Prediction, observed: Prediction,
           known: KnownNonconformance | None = None, profile: str = "") -> Judgement:
-    diffs = diff(expected, project(expected, observed))
+    """Compare a start-up prediction with what QEMU did (:func:`judge_differences`)."""
+    return judge_differences(diff(expected, project(expected, observed)), known, profile)
+
+
+def judge_differences(diffs: list[Difference], known: KnownNonconformance | None = None,
+                      profile: str = "") -> Judgement:
+    """The verdict for the differences between a prediction and an observation, of any
+    shape (a start-up prediction's, the guest tier's): ``pass``, ``nonconformance``, or,
+    against a recorded QEMU bug (strict: every field it names differs and nothing else),
+    ``expected-nonconformance`` / ``unexpected-pass``."""
     if known is not None and (not known.profiles or profile in known.profiles):
         if not diffs:
             return Judgement("unexpected-pass",

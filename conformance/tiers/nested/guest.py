@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 from artefacts import ArtefactError
 from artefacts.payload import build_payload
 from catalogue.guest_steps import SMMU_DEFAULT_BASE, GuestStep, compile_script
+from catalogue.prediction import Difference
 from conformance.classify import stderr_tail
-from conformance.compare import covers
+from conformance.compare import judge_differences
 from conformance.errors import HarnessError, QmpLost, QmpStartupFailed, QmpTimeout
 from conformance.host_smmu import model_host
 from conformance.normalise import split_stderr
@@ -146,7 +147,7 @@ async def _files_for(runner: Runner) -> _Files:
 
     host = runner.host
     if isinstance(host, NestedHost):
-        l1 = await host._ensure_l1()
+        l1 = await host.ensure_l1()
         _counter += 1
         return _L1Files(l1.qga, _counter, id(l1) + len(host.boot_seconds))
     if isinstance(host, LocalHost):
@@ -238,29 +239,13 @@ def _walk(path: str, e: Any, o: Any, out: list[dict[str, Any]]) -> None:
 
 def judge_guest(expected: dict[str, Any], observed: dict[str, Any],
                 s: Scenario, profile: str) -> tuple[str, str, list[dict[str, Any]]]:
+    """The verdict of one guest run: the guest observation's differences from the
+    prediction (:func:`_walk`) judged like any other (:func:`compare.judge_differences`)."""
     diffs: list[dict[str, Any]] = []
     _walk("", expected, observed, diffs)
-    known = s.nonconformance
-    if known is not None and (not known.profiles or profile in known.profiles):
-        if not diffs:
-            return "unexpected-pass", f"known QEMU bug did not show: {known.reason}", diffs
-        stray = [d for d in diffs if not any(covers(f, d["path"]) for f in known.fields)]
-        unmet = [f for f in known.fields if not any(covers(f, d["path"]) for d in diffs)]
-        if not stray and not unmet:
-            return "expected-nonconformance", known.reason, diffs
-        if stray:
-            d = stray[0]
-            return "nonconformance", (f"{len(stray)} difference(s) beyond the known bug: "
-                                      f"{d['path']}: expected {d['expected']!r}, observed "
-                                      f"{d['observed']!r}"), diffs
-        return "unexpected-pass", f"known bug only partly showed (no difference at {unmet[0]})", \
-            diffs
-    if diffs:
-        d = diffs[0]
-        more = f" (+{len(diffs) - 1} more)" if len(diffs) > 1 else ""
-        return "nonconformance", (f"{d['path']}: expected {d['expected']!r}, observed "
-                                  f"{d['observed']!r}{more}"), diffs
-    return "pass", "", diffs
+    j = judge_differences([Difference(d["path"], d["expected"], d["observed"]) for d in diffs],
+                          s.nonconformance, profile)
+    return j.status, j.reason, diffs
 
 
 async def run_guest(runner: Runner, s: Scenario, v: Verdict) -> None:

@@ -234,7 +234,10 @@ class NestedHost(QemuHost):
         logger.info("L1 suspect: %s", why)
         self._suspect = why
 
-    async def _ensure_l1(self) -> L1Machine:
+    async def ensure_l1(self) -> L1Machine:
+        """L1, booted on first use (once per host; a failed boot makes the host
+        unavailable).  Public for the runners that stage files in L1 before L2 starts:
+        the guest tier's payload, the Linux L2 guest."""
         async with self._boot_lock:
             if self._unavailable:
                 raise L1Error(self._unavailable)
@@ -297,7 +300,7 @@ class NestedHost(QemuHost):
         await self._slot.acquire()
         try:
             try:
-                l1 = await self._ensure_l1()
+                l1 = await self.ensure_l1()
             except L1Error as e:
                 raise HarnessError(f"nested L1: {e}") from None
             self._counter += 1

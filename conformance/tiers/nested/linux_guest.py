@@ -332,7 +332,7 @@ async def push_guest(host: Any) -> float:
     g = find()
     if g is None:
         raise HarnessError("the Linux L2 guest is not built (run: python -m images.l2guest)")
-    l1 = await host._ensure_l1()  # the files must be in L1 before L2 starts
+    l1 = await host.ensure_l1()  # the files must be in L1 before L2 starts
     if getattr(l1, "_l2guest_boot", None) == l1.boots:
         return 0.0
     t0 = time.monotonic()

@@ -36,7 +36,7 @@ def _need_iommufd(host: NestedHost) -> None:
 
 async def test_probe_equals_l0_smmu_registers(nested_host: NestedHost) -> None:
     _need_iommufd(nested_host)
-    await nested_host._ensure_l1()  # the probe runs at boot
+    await nested_host.ensure_l1()  # the probe runs at boot
     probed = nested_host.host_smmu()
     assert probed is not None, nested_host.host_probe_error
     assert probed.smmu.info_type == 2 and probed.smmu.cmdqv is False

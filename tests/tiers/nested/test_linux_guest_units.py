@@ -137,7 +137,7 @@ class _Host:
     def missing_requirement(self, req: str) -> None:
         return None
 
-    async def _ensure_l1(self) -> object:
+    async def ensure_l1(self) -> object:
         return self.l1
 
     async def start(self, argv: list[str]) -> _Proc:
