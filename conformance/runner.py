@@ -285,8 +285,8 @@ class Runner:
             v.status, v.reason = "infra-error", str(e)
             return None
         except MODEL_ERRORS as e:  # the model does not cover this; a model bug propagates
-            v.status = "infra-error"
-            v.reason = f"reference model failed: {type(e).__name__}: {e}"
+            v.status = "not-covered"
+            v.reason = f"the model does not cover this: {e}"
             return None
         v.prediction = pred.to_dict()
         return pred

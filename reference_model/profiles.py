@@ -93,6 +93,12 @@ class Behaviour:
     smmu_stage2: bool = True
     #: PCIe ports take only slot 0 (warning / hot-plug refusal); 7.2: any slot
     pcie_port_slot0: bool = True
+    #: virt's ``msi=`` property, and ``its=on`` on GICv2 refused (11.1; Debian's 10.0.x
+    #: have neither: no such property, and its=on is ignored on GICv2)
+    virt_msi: bool = True
+    #: device_del checks the device class (dc->hotpluggable) before the bus (7.2: the
+    #: bus first; and device_add's class refusal is worded as a non-pluggable type)
+    hotplug_class_first: bool = True
     #: trace events the SMMU code has beyond smmu_add_mr (7.2: no smmu_reset_exit)
     trace_events: tuple[str, ...] = ("smmu_reset_exit",)
 
@@ -136,12 +142,14 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("qemu-10.1", "qemu-10.2",
             "QEMU 10.1 and older: arm-smmuv3 not user-creatable (run: Debian 10.0.2, 10.0.13)",
             behaviour={"props": "10.1", "user_creatable": False, "iort_its_always": True,
-                       "iort_legacy_counter_id": True}),
+                       "iort_legacy_counter_id": True, "virt_msi": False}),
     Profile("qemu-7.2", "qemu-10.1",
             "QEMU 7.2 (run: Debian 12's 7.2.22): as qemu-10.1; stage 1 only, PCIe ports take "
             "any slot, IORT counts off by one",
             behaviour={"props": "7.2", "iort_smmu_map_count": 0x100, "smmu_stage2": False,
-                       "pcie_port_slot0": False, "trace_events": ()}),
+                       "pcie_port_slot0": False, "trace_events": (),
+                       "hotplug_class_first": False},
+            messages={"P5": "Parameter 'driver' expects a pluggable device type"}),
 )}
 
 

@@ -188,11 +188,15 @@ def board(run: Run, cl: cmdline.ParsedCmdline) -> None:
     kvm = run.kvm
     ctrl = run.mm.ctrl[kvm]
     if ctrl is None:
-        ctrl = run.mm.ctrl[kvm] = _msi_controller(mp, kvm)
+        ctrl = run.mm.ctrl[kvm] = _msi_controller(mp, kvm, run.b.virt_msi)
     if kvm and "gic-version" not in mp:
         run.fire(msi.GIC_DEFAULT.id)
     if ctrl == "x-5":
         raise CmdlineError("-M gic-version=x-5: not modelled")
+    if ctrl == "no-msi-prop":  # QEMU's error names the machine version, a build's fact
+        raise CmdlineError("-M msi=: virt has no 'msi' property in this profile's releases "
+                           "(QEMU's error names the machine version, which the profile "
+                           "does not know)")
     if ctrl == "host-needs-kvm":
         raise Exit(msi.GIC_HOST_KVM, msi.GIC_HOST_NEEDS_KVM.id)
     if ctrl == "error":
@@ -214,10 +218,11 @@ def board(run: Run, cl: cmdline.ParsedCmdline) -> None:
         _legacy_smmu(run, pcie0)
 
 
-def _msi_controller(mp: Mapping[str, Any], kvm: bool) -> str:
+def _msi_controller(mp: Mapping[str, Any], kvm: bool, virt_msi: bool) -> str:
     """The MSI controller of the board (``"x-5"``: not modelled, ``"error"``: GICv2 +
     ITS, ``"its-on-gicv2"``: an explicit its=on without msi= on GICv2,
-    ``"host-needs-kvm"``: gic-version=host without KVM)."""
+    ``"host-needs-kvm"``: gic-version=host without KVM, ``"no-msi-prop"``: msi= on a
+    release before virt had it)."""
     gic = mp.get("gic-version")
     if gic is None:
         gic_major = 3 if kvm else 2
@@ -232,8 +237,12 @@ def _msi_controller(mp: Mapping[str, Any], kvm: bool) -> str:
     # its= counts only when msi= is not given (TCG✔, fuzzer: its=off,msi=auto on
     # GICv3 has an ITS; its=on,msi=off has none)
     its = mp.get("its", True) if "msi" not in mp else True
+    if not virt_msi:  # before virt's msi= (profiles.py): its= is ignored on GICv2
+        if "msi" in mp:
+            return "no-msi-prop"
+        its = its and gic_major != 2
     ctrl = msi.controller(gic_major, mp.get("msi", "auto"), its)
-    if gic_major == 2 and mp.get("its") is True and "msi" not in mp:
+    if gic_major == 2 and mp.get("its") is True and "msi" not in mp and virt_msi:
         return "its-on-gicv2"
     return "error" if ctrl is None else ctrl
 

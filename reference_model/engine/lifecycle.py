@@ -22,6 +22,7 @@ from ..prediction import EventResult
 from ..qom import TYPE_ARM_SMMUV3, TYPE_PCI_DEVICE
 from ..rules import RULES, admission, pci_slots, preconditions
 from ..rules import address_space as asr
+from ..rules import releases as release_rules
 from ..rules import trace as trace_rules
 from ..rules.qdev import R_NIC, R_UNPLUG, R_UNPLUG_UNEXPOSED
 from ..scenario import Event
@@ -29,6 +30,10 @@ from .devices import add_device
 from .memo import traits
 from .results import placement
 from .run import DevError, Exit, Run
+
+#: bus kinds of a PCIe root/downstream port (7.2's any-slot port included): unplug by
+#: slot power (pcie_cap_slot_unplug_request_cb, TCG✔ on 11.1.3 and 7.2)
+_PORT_KINDS = (pci_slots.PORT, release_rules.PORT_ANY)
 
 __all__ = ["creation_done", "event"]
 
@@ -108,7 +113,7 @@ def event(run: Run, ev: Event) -> EventResult:
     if ev.op == "system_reset":
         # pcie_cap_slot_reset: a port's slot is powered iff its devfn 0 is populated
         run.powered = {d.bus.name for d in run.devs.values()
-                       if d.devfn == 0 and d.bus.hotpluggable == pci_slots.PORT}
+                       if d.devfn == 0 and d.bus.hotpluggable in _PORT_KINDS}
         # SHPC slots are powered per device: what is present at a reset settles
         run.powered.update("dev:" + d.key for d in run.devs.values()
                            if d.bus.hotpluggable == pci_slots.SHPC)
@@ -127,14 +132,15 @@ def event(run: Run, ev: Event) -> EventResult:
         return EventResult("device_del", did, False, "DeviceNotFound",
                            run.m["Q.dev-not-found-qmp"].format(id=did), "F")
     refused = traits(run.types, dev.driver).no_unplug
-    if refused is not None:  # dc->hotpluggable = false: before the bus (TCG✔)
+    if refused is not None and run.b.hotplug_class_first:  # dc->hotpluggable = false:
+        # before the bus (TCG✔; 7.2 checks the bus first)
         return EventResult("device_del", did, False, "GenericError", run.fmt(refused),
                            "P5")
     if not dev.bus.hotpluggable:
         return EventResult("device_del", did, False, "GenericError",
                            run.m["Q.no-hotplug-bus"].format(bus=dev.bus.name), "P5")
     run.fire(R_UNPLUG.id, did)
-    if dev.bus.hotpluggable == pci_slots.PORT:
+    if dev.bus.hotpluggable in _PORT_KINDS:  # 7.2's any-slot ports unplug by power too
         return _port_unplug(run, dev, did)
     if dev.cold or (run.powered is not None and "dev:" + dev.key in run.powered):
         # a standard hotplug controller's slot: the guest must act; asking again is

@@ -106,6 +106,7 @@ def smmu_predictions(run: Run) -> dict[str, SmmuPrediction]:
         return out
     pk = run.b.props
     has_gpa = "msi-gpa" in SCHEMAS[pk]
+    has_per_bus = "smmu_per_bus" in SCHEMAS[pk]  # not in 10.1 and older (releases)
     for s in run.smmus:
         plan = s.plan
         if plan is None:
@@ -118,7 +119,8 @@ def smmu_predictions(run: Run) -> dict[str, SmmuPrediction]:
             props = qom.copy()
             if "identifier" in props:
                 props["identifier"] = s.props["identifier"]
-        props["smmu_per_bus"] = s.per_bus
+        if has_per_bus:
+            props["smmu_per_bus"] = s.per_bus
         if has_gpa:
             props["msi-gpa"] = s.msi_gpa
         idr = s.idr
