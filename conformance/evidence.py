@@ -44,6 +44,8 @@ from typing import Any
 
 from artefacts.provision import install_for
 from conformance.result import STATUSES, Verdict
+from reference_model.rules import RULES
+from reference_model.rules import guest as _guest_rules  # noqa: F401  (registers them)
 
 FORMAT = "accel-smmuv3-evidence/1"
 
@@ -168,8 +170,9 @@ def fired_rules(prediction: dict[str, Any] | None) -> tuple[str, ...]:
     """Rule ids of a ``Prediction.to_dict()``, in firing order, without repeats."""
     if not prediction:
         return ()
-    return tuple(dict.fromkeys(str(r["rule"]) for r in prediction.get("rules", [])
-                               if isinstance(r, dict) and "rule" in r))
+    return tuple(dict.fromkeys(str(r["rule"]) if isinstance(r, dict) else str(r)
+                               for r in prediction.get("rules", [])
+                               if isinstance(r, str) or (isinstance(r, dict) and "rule" in r)))
 
 
 #: a rule (by id) or a row (all its rules) whose decision lands in one field that only
@@ -198,6 +201,9 @@ def compared(prediction: dict[str, Any] | None, observation: dict[str, Any] | No
     """
     if not prediction or not observation:
         return (), ()
+    if "guest" in prediction:  # the guest tier: its judge compares every key it predicts
+        ids = fired_rules(prediction)
+        return ids, tuple(dict.fromkeys(RULES[i].row for i in ids if i in RULES))
     rows: dict[str, None] = {}
     rules: dict[str, None] = {}
     read: set[str] = set()
