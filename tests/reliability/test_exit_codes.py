@@ -69,8 +69,11 @@ def test_exit_code(argv: list[str], code: int, tmp_path: Path, tmp_root: Path) -
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_is_128_plus_signal(sig: signal.Signals, tmp_root: Path) -> None:
+    # --repeat keeps the run going well past the signal (one pass of the file's TCG
+    # scenarios can end within the 2 s, and then there is nothing to interrupt)
     p = subprocess.Popen([sys.executable, "-m", "conformance", "run", "--scenario",
-                          "preconditions.toml"], cwd=ROOT, stdout=subprocess.PIPE,
+                          "preconditions.toml", "--repeat", "20"], cwd=ROOT,
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_root)})
     time.sleep(2.0)
