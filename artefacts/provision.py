@@ -239,6 +239,10 @@ class Install:
     def firmware(self, name: str = "QEMU_EFI.fd") -> Path:
         return self.prefix / "usr/share/qemu-efi-aarch64" / name
 
+    def expected(self) -> tuple[str, list[str]]:
+        """The version and (sorted) top-level packages a complete install records."""
+        return QEMU_VERSION, sorted(packages_for(self.arch))
+
     def is_complete(self) -> bool:
         if not (self.manifest.exists() and self.launcher.exists()):
             return False
@@ -246,8 +250,8 @@ class Install:
             m = json.loads(self.manifest.read_text())
         except ValueError:
             return False
-        return bool(m.get("version") == QEMU_VERSION
-                    and m.get("packages") == sorted(packages_for(self.arch)))
+        version, packages = self.expected()
+        return bool(m.get("version") == version and m.get("packages") == packages)
 
 
 def install_for(arch: str = "amd64", root: Path | None = None) -> Install:

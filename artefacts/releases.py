@@ -129,15 +129,8 @@ class ReleaseInstall(Install):
 
     release: Release = field(default_factory=lambda: RELEASES[DEFAULT])
 
-    def is_complete(self) -> bool:
-        if not (self.manifest.exists() and self.launcher.exists()):
-            return False
-        try:
-            m = json.loads(self.manifest.read_text())
-        except ValueError:
-            return False
-        return bool(m.get("version") == self.release.version
-                    and m.get("packages") == sorted(_top_level(self.release)))
+    def expected(self) -> tuple[str, list[str]]:
+        return self.release.version, sorted(_top_level(self.release))
 
 
 def _top_level(r: Release) -> list[str]:
