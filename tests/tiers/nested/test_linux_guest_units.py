@@ -153,8 +153,9 @@ async def test_hung_guest_is_reported_with_its_console_tail(
         return "QEMU emulator version 11.1.3"
 
     monkeypatch.setattr(lg, "_qmp", qmp)
-    monkeypatch.setattr("images.l2guest.find",
-                        lambda: type("G", (), {"files": lambda self: ()})())
+    # the lookup the runner calls (artefacts.images.l2guest_find, imported as lg.find): a
+    # built guest, whatever this machine's cache holds
+    monkeypatch.setattr(lg, "find", lambda: type("G", (), {"files": lambda self: ()})())
     s = dataclasses.replace(scenarios()["linux-accel-dma-domain"], timeout=0.3)
     host = _Host("EFI stub: Booting Linux Kernel...\nL2GUEST start 7.3.4\n")
     v = await lg.run(host, s)
