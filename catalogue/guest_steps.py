@@ -40,6 +40,12 @@ Step kinds (arguments; defaults in brackets):
 ``eventq_read``   ``{}``: reports the number of records and the first one's type/SID
 ``acpi``          ``"IORT"`` or ``"DSDT"``: the table, through fw_cfg ``etc/acpi/tables``
 ``delay``         a busy-loop count
+``map``           ``{ ttb, iova, pa, valid [true] }``: one 4K page in the stage-1 table at
+                  ``ttb`` (4K granule, T0SZ 25, levels 1-3; tables from the pages after it)
+``dma``           ``{ iova, at, bar [0x10000000] }``: the e1000e's transmit ring at ``iova``
+                  (one descriptor; the status write-back is a DMA write to ``iova + 12``);
+                  the ring is copied to every guest physical address of ``at``, and the
+                  report's ``landed`` names the copy the device wrote (``0x0``: none)
 
 Errors are :class:`GuestStepError`, one line naming the step and field.
 :func:`compile_script` turns the steps into the payload's binary script.
@@ -61,12 +67,13 @@ class GuestStepError(ValueError):
 OP = {"pci_find": 1, "pci_command": 2, "pci_bar": 3, "msi": 4, "write32": 5, "write64": 6,
       "read32": 7, "read64": 8, "stream_table": 9, "cmdq": 10, "eventq": 11, "cr0": 12,
       "gbpa": 13, "ste": 14, "cmd": 15, "eventq_read": 16, "acpi": 17, "delay": 18,
-      "msix": 19, "zero": 20, "block": 21}
+      "msix": 19, "zero": 20, "block": 21, "map": 22, "dma": 23}
 #: the payload's name for each opcode (its report lines)
 PAYLOAD_NAMES = {1: "pci_find", 2: "pci_cmd", 3: "pci_bar", 4: "msi", 5: "write32",
                  6: "write64", 7: "read32", 8: "read64", 9: "strtab", 10: "cmdq",
                  11: "evtq", 12: "cr0", 13: "gbpa", 14: "ste", 15: "cmd", 16: "evt_read",
-                 17: "acpi", 18: "delay", 19: "msix", 20: "zero", 21: "block"}
+                 17: "acpi", 18: "delay", 19: "msix", 20: "zero", 21: "block",
+                 22: "map", 23: "dma"}
 
 #: SMMUv3 command opcodes (IHI 0070, 4.1)
 COMMANDS = {
@@ -128,6 +135,8 @@ _SPECS: dict[str, dict[str, Any]] = {
     "write64": {"address": ..., "value": ...},
     "eventq_read": {},
     "zero": {"address": ..., "length": ...},
+    "map": {"ttb": ..., "iova": ..., "pa": ..., "valid": True},
+    "dma": {"iova": ..., "at": ..., "bar": 0x10000000},
 }
 _SCALARS = {"pci_find": str, "pci_command": int, "gbpa": str, "read": str, "read32": int,
             "acpi": str, "delay": int, "cr0": list}
@@ -171,6 +180,11 @@ def parse_step(where: str, raw: Any) -> GuestStep:
         elif isinstance(default, str):
             if not isinstance(val, str):
                 raise GuestStepError(f"{where}: {kind}: field '{f}' must be a string")
+        elif kind == "dma" and f == "at":
+            if not isinstance(val, list) or not 1 <= len(val) <= 8:
+                raise GuestStepError(f"{where}: dma: field 'at' must be an array of 1-8 "
+                                     "guest physical addresses")
+            val = tuple(_int(where, "dma.at", x) for x in val)
         elif not (kind == "ste" and f == "config"):
             val = _int(where, f"{kind}.{f}", val) if not (kind == "cmd" and f == "op") \
                 else val
@@ -236,6 +250,13 @@ def _check(where: str, s: GuestStep) -> GuestStep:
                                  "\"2lvl\"")
         if not 1 <= a["log2size"] <= 16:
             raise GuestStepError(f"{where}: stream_table: log2size must be 1-16")
+    for f in {"map": ("ttb", "iova", "pa"), "dma": ("iova", "bar")}.get(s.kind, ()):
+        if a[f] & 0xFFF:
+            raise GuestStepError(f"{where}: {s.kind}: field '{f}' must be 4K-aligned")
+    if s.kind == "map" and a["iova"] >> 39:
+        raise GuestStepError(f"{where}: map: iova must be below 2**39 (T0SZ 25)")
+    if s.kind == "dma" and any(x & 0xFFF for x in a["at"]):
+        raise GuestStepError(f"{where}: dma: every address of 'at' must be 4K-aligned")
     if s.kind in ("cmdq", "eventq") and not 1 <= a["log2size"] <= 10:
         raise GuestStepError(f"{where}: {s.kind}: log2size must be 1-10")
     return GuestStep(s.kind, a)
@@ -262,6 +283,7 @@ def cd_words(a: Mapping[str, Any]) -> list[int]:
     w0 = (a["t0sz"] & 0x3F) | (1 << 8) | (1 << 10) | (3 << 12)  # 4K, WB, inner shareable
     w0 |= (1 << 30) | (int(a["valid"]) << 31) | (5 << 32)  # EPD1, V, IPS 48 bits
     w0 |= (1 << 35) | (1 << 41) | (a["asid"] << 48)  # AFFD, AA64, ASID
+    w0 |= (1 << 45) | (1 << 46)  # R: record faults; A: abort (terminate) on a fault
     return [w0, a["ttb0"] & 0xFFFFFFFFFFF0, 0, 0, 0, 0, 0, 0]
 
 
@@ -333,6 +355,10 @@ def _records(s: GuestStep) -> list[tuple[int, list[int]]]:
         return [(OP[k], [sig])]
     if k == "delay":
         return [(OP[k], [a["count"]])]
+    if k == "map":
+        return [(OP[k], [a["ttb"], a["iova"], a["pa"], int(a["valid"])])]
+    if k == "dma":
+        return [(OP[k], [a["bar"], a["iova"], len(a["at"]), *a["at"]])]
     raise GuestStepError(f"step kind '{k}' has no encoding")  # pragma: no cover
 
 

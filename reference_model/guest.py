@@ -27,6 +27,16 @@ L2's trace):
     for ``acpi`` steps: the RMR nodes of the IORT (O2) or the DSDT ``_DSM`` function-0
     bitmap (O5).
 
+A ``dma`` step's report predicts ``landed`` (the guest physical address the device's
+write reached, ``0x0`` for none of the step's candidates), ``wb`` (the status dword
+written back) and ``tdh``.  Where it lands follows the translation the device meets
+(:func:`.rules.guest.accel_dma_target` for an accel device: the HWPT installed at the
+last CFGI_STE or GBPA attach; :func:`.rules.guest.emulated_dma_target` behind a
+non-accel SMMU) and, for stage 1, the guest's page tables (``map`` steps).  A DMA
+through a mapping the guest changed after a DMA used it, with no TLB invalidation that
+reached the translating SMMU since, is architecturally unpredictable: the model refuses
+it (:class:`GuestModelError`, reported as not covered).
+
 and, for the whole run, ``start`` (the §5b allocations before the guest runs),
 ``guest`` (``completed``, or ``crashed``/``hung`` when the model predicts so) and
 ``errors`` (stderr lines the guest's actions cause).  Every value is a plain JSON type
@@ -74,6 +84,8 @@ class _Dev:
     sid: int
     vfio: bool  # vfio-pci with iommufd (an accel device when the SMMU is accel)
     vdev: bool = False
+    installed: str = "bypass"  # the HWPT attached (§5b: the GBPA one, bypass at reset)
+    installed_cd: int = 0  # its CD address when "translate"
 
 
 @dataclass
@@ -90,6 +102,13 @@ class _Smmu:
     stes: dict[int, list[int]] = field(default_factory=dict)
     cmd_error: bool = False  # CMDQ_ERR pending (acknowledged by the payload)
     veventq: bool = False  # the vEVENTQ exists
+    cds: dict[int, tuple[int, bool, int]] = field(default_factory=dict)  # (ttb0, V, ASID)
+    pages: dict[tuple[int, int], int | None] = field(default_factory=dict)  # (ttb, iova)
+    tlb: set[tuple[int, int]] = field(default_factory=set)  # (ASID, iova) a DMA used
+    stale: set[tuple[int, int]] = field(default_factory=set)  # remapped since, no TLBI
+    eventqen: bool = False
+    #: (type, SID) of the event records since the last read; None: not known
+    events: list[tuple[int, int]] | None = field(default_factory=list)
 
 
 @dataclass
@@ -195,6 +214,7 @@ class _Play:
         if kind == "translate":
             m0, m1 = g.mask_vste(words[0], words[1])
             out["translate_stes"].append([hx(sid), f"{m1:x}:{m0:x}"])
+        dev.installed, dev.installed_cd = kind, w0 & 0xFFFFFFFFFFC0
         out["ste_installs"].append([hx(sid), kind])
         return True
 
@@ -224,6 +244,10 @@ class _Play:
         elif name in ("CMD_TLBI_S12_VMALL", "CMD_TLBI_S2_IPA"):
             err = g.CERROR_ILL  # every SMMU the guest tier builds is stage 1 only
             self.fired.append(g.STAGE2_ILL.id)
+        tlbi = name.startswith("CMD_TLBI_NH") or name == "CMD_TLBI_NSNH_ALL"
+        if tlbi and not err and (not s.accel
+                                 or invalidation.forwarded(name, s.viommu, True, s.ats)):
+            self._tlbi(name, a)
         if name in invalidation.FORWARD and not err:
             dev = self.st.devices.get(a["sid"])
             # SID-based commands need an SMMUDevice for the SID at all (else no-op)
@@ -236,6 +260,90 @@ class _Play:
         if err:
             s.gerror ^= 1
         out["report"] = {"status": "ok", "err": hx(err), "gerror": hx(1 if err else 0)}
+
+    # -------------------------------------------------------------- DMA
+    def _tlbi(self, name: str, a: dict[str, Any]) -> None:
+        """A TLB invalidation that reached the translating SMMU: entries it covers are
+        no longer stale."""
+        page: int = a["addr"] & ~0xFFF
+        want: int = a["asid"]
+
+        def covered(e: tuple[int, int]) -> bool:
+            asid, iova = e
+            return {"CMD_TLBI_NH_VA": asid == want and iova == page,
+                    "CMD_TLBI_NH_VAA": iova == page,
+                    "CMD_TLBI_NH_ASID": asid == want}.get(name, True)
+        for e in [e for e in self.s.tlb if covered(e)]:
+            self.s.tlb.discard(e)
+            self.s.stale.discard(e)
+
+    def _map(self, a: dict[str, Any]) -> None:
+        s = self.s
+        s.pages[(a["ttb"], a["iova"])] = a["pa"] if a["valid"] else None
+        for ttb, _valid, asid in s.cds.values():
+            if ttb == a["ttb"] and (asid, a["iova"]) in s.tlb:
+                s.stale.add((asid, a["iova"]))
+
+    def _eventq_read(self) -> dict[str, Any]:
+        """The first record's type and SID (how many records a fault gives depends on
+        the device's accesses: not predicted), or ``count`` 0 when none can be there."""
+        ev, self.s.events = self.s.events, []
+        if ev is None:
+            return {"status": "ok"}
+        if not ev:
+            return {"status": "ok", "count": "0x0"}
+        return {"status": "ok", "type": hx(ev[0][0]), "sid": hx(ev[0][1])}
+
+    def _gbpa(self, abort: bool) -> None:
+        s = self.s
+        s.gbpa_abort = abort
+        if not s.viommu:
+            return
+        self.fired.append(g.gbpa_attach_applies.id)
+        if g.gbpa_attach_applies(s.smmuen):
+            for d in self.st.devices.values():
+                if d.vfio:
+                    d.installed = "abort" if abort else "bypass"
+
+    def _target(self, dev: _Dev) -> g.Target:
+        s = self.s
+        if s.accel and s.viommu and dev.vfio:
+            self.fired.append(g.accel_dma_target.id)
+            return g.accel_dma_target(dev.installed, dev.installed_cd)
+        self.fired.append(g.emulated_dma_target.id)
+        words = self._ste(dev.sid) if s.smmuen else None
+        return g.emulated_dma_target(s.smmuen, s.gbpa_abort, words[0] if words else None)
+
+    def _dma(self, a: dict[str, Any], out: dict[str, Any]) -> None:
+        if not self.st.devices:
+            out["report"] = {"status": "fail"}
+            return
+        dev = self.st.devices[min(self.st.devices)]
+        kind, cd = self._target(dev)
+        iova, gpa = a["iova"], None
+        if kind == "identity":
+            gpa = iova
+        elif kind == "abort":
+            self.s.events = None  # an abort may or may not be recorded (C_BAD_STE, ...)
+        elif kind == "translate":
+            ttb, valid, asid = self.s.cds.get(cd, (0, False, 0))
+            if (asid, iova) in self.s.stale:
+                raise GuestModelError(f"dma at {hx(iova)}: the guest remapped it after a "
+                                      f"DMA used it and no TLBI reached the SMMU since "
+                                      f"(architecturally unpredictable)")
+            gpa = self.s.pages.get((ttb, iova)) if valid else None
+            if gpa is not None:
+                self.s.tlb.add((asid, iova))
+            elif not valid:
+                self.s.events = None
+            elif self.s.events is not None and g.fault_event_reaches_guest(
+                    self.s.accel, self.s.veventq, self.s.eventqen):
+                self.fired.append(g.fault_event_reaches_guest.id)
+                self.s.events.append((g.F_TRANSLATION, dev.sid))
+        at: list[int] = list(a["at"])
+        hit = at.index(gpa) if gpa is not None and gpa in at else -1
+        out["report"] = {"status": "ok", "landed": hx(at[hit] if hit >= 0 else 0),
+                         "wb": hx(((hit + 1) << 16) | 1 if hit >= 0 else 0), "tdh": "0x1"}
 
     # -------------------------------------------------------------- §6
     def _msi(self, a: dict[str, Any], out: dict[str, Any]) -> None:
@@ -287,16 +395,24 @@ class _Play:
         elif k == "ste":
             sm.stes[a["sid"]] = ste_words(a)
         elif k == "cr0":
-            sm.smmuen, sm.cmdqen = a["smmuen"], a["cmdqen"]
+            sm.smmuen, sm.cmdqen, sm.eventqen = a["smmuen"], a["cmdqen"], a["eventqen"]
             if a["eventqen"] and sm.viommu and not sm.veventq:
                 sm.veventq = True
                 out["veventqs"].append("type=1 ret=0")
                 self.fired.append(g.VEVENTQ.id)
         elif k == "gbpa":
-            sm.gbpa_abort = a["abort"]
+            self._gbpa(a["abort"])
             out["report"] = {"status": "ok", "gbpa": hx(g_gbpa(a["abort"]))}
         elif k == "cmd":
             self._cmd(a, out)
+        elif k == "eventq_read":
+            out["report"] = self._eventq_read()
+        elif k == "cd":
+            sm.cds[a["address"]] = (a["ttb0"], a["valid"], a["asid"])
+        elif k == "map":
+            self._map(a)
+        elif k == "dma":
+            self._dma(a, out)
         elif k in ("msi", "msix"):
             self._msi(a, out)
         elif k == "read" and a["register"] == "GERROR":

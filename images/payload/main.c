@@ -43,13 +43,13 @@ enum op {
     OP_W32 = 5, OP_W64 = 6, OP_R32 = 7, OP_R64 = 8,
     OP_STRTAB = 9, OP_CMDQ = 10, OP_EVTQ = 11, OP_CR0 = 12, OP_GBPA = 13,
     OP_STE = 14, OP_CMD = 15, OP_EVT_READ = 16, OP_ACPI = 17, OP_DELAY = 18,
-    OP_MSIX = 19, OP_ZERO = 20, OP_BLOCK = 21,
+    OP_MSIX = 19, OP_ZERO = 20, OP_BLOCK = 21, OP_MAP = 22, OP_DMA = 23,
 };
 
 static const char *const op_names[] = {
     "?", "pci_find", "pci_cmd", "pci_bar", "msi", "write32", "write64", "read32",
     "read64", "strtab", "cmdq", "evtq", "cr0", "gbpa", "ste", "cmd", "evt_read",
-    "acpi", "delay", "msix", "zero", "block",
+    "acpi", "delay", "msix", "zero", "block", "map", "dma",
 };
 
 static u64 smmu;          /* SMMU register base */
@@ -59,6 +59,7 @@ static u64 l2_next;       /* bump allocator for level-2 stream tables */
 static u64 cmdq_base, cmdq_log2, cmdq_prod;
 static u64 evtq_base, evtq_log2;
 static u32 cur_step;
+static u64 pt_ttb, pt_next; /* the S1 page table being built, next free table page */
 
 /* ------------------------------------------------------------------ MMIO */
 static inline void w8(u64 a, u8 v) { *(volatile u8 *)a = v; }
@@ -475,6 +476,120 @@ static void op_evt_read(u32 i)
     puts_("\n");
 }
 
+/* ------------------------------------------------------------------ S1 tables */
+/*
+ * op_map: one 4K page in an AArch64 stage-1 table for the CD's TTB0 (4K granule,
+ * T0SZ 25: a 39-bit IOVA, walk from level 1).  Tables are taken from the pages that
+ * follow the TTB page (zeroed when a new TTB is first used).  a[0] TTB, a[1] IOVA,
+ * a[2] output address, a[3] 1 = map, 0 = make the leaf invalid.
+ */
+static void op_map(u32 i, const u64 *a)
+{
+    if (a[0] != pt_ttb) {
+        pt_ttb = a[0];
+        pt_next = a[0] + 0x1000;
+        zero(pt_ttb, 0x1000);
+    }
+    u64 table = pt_ttb;
+    for (int level = 1; level < 3; level++) {
+        u64 slot = table + 8 * ((a[1] >> (39 - 9 * level)) & 0x1ff);
+        u64 d = r64(slot);
+        if ((d & 3) != 3) {
+            zero(pt_next, 0x1000);
+            d = pt_next | 3;                 /* table descriptor */
+            pt_next += 0x1000;
+            w64(slot, d);
+        }
+        table = d & 0xfffffffff000ULL;
+    }
+    u64 leaf = table + 8 * ((a[1] >> 12) & 0x1ff);
+    /* page descriptor: AF, inner shareable, AP = RW at any EL, AttrIndx 0 */
+    w64(leaf, a[3] ? ((a[2] & 0xfffffffff000ULL) | (1 << 10) | (3 << 8) | (1 << 6) | 3) : 0);
+    barrier();
+    head(i, OP_MAP, "ok");
+    kv("pte", leaf);
+    puts_("\n");
+}
+
+/* ------------------------------------------------------------------ DMA */
+/*
+ * op_dma: the passed-through (or emulated) e1000e DMAs to a chosen IOVA.  Its transmit
+ * ring is put at IOVA a[1] with one legacy descriptor (a 60-byte frame at IOVA
+ * a[1] + 0x100, EOP | IFCS | RS).  The device reads the descriptor and the frame, sends
+ * the frame, and writes the descriptor's status back (DD) at IOVA a[1] + 12: a DMA
+ * write through whatever translation is installed.  The same ring (with a marker per
+ * copy in the descriptor's "special" field) is written at every candidate guest
+ * physical address a[3..]; the report names the one whose DD the device set:
+ *
+ *     G <i> dma ok landed=<GPA | 0x0 for none> wb=<status dword> tdh=<TDH> tpt=<TPT>
+ *
+ * a[0] is the address BAR0 gets (memory decode and bus master are switched on), a[2]
+ * the number of candidates.
+ */
+#define E1K_TCTL  0x400
+#define E1K_TDBAL 0x3800
+#define E1K_TDBAH 0x3804
+#define E1K_TDLEN 0x3808
+#define E1K_TDH   0x3810
+#define E1K_TDT   0x3818
+#define E1K_TPT   0x40d4
+
+static void op_dma(u32 i, u32 n, const u64 *a)
+{
+    u64 mmio = a[0], iova = a[1], count = a[2];
+    if (count == 0 || n < 3 + count) {
+        head(i, OP_DMA, "fail why=no-candidates\n");
+        return;
+    }
+    w32(dev_cfg + 0x10, (u32)mmio);
+    w16(dev_cfg + 4, r16(dev_cfg + 4) | 0x6);
+    w32(mmio + E1K_TCTL, 0);
+    for (u64 k = 0; k < count; k++) {
+        u64 c = a[3 + k];
+        zero(c, 0x200);
+        w64(c, iova + 0x100);                           /* buffer address */
+        w32(c + 8, 60 | (0x0bu << 24));                 /* length, EOP | IFCS | RS */
+        w32(c + 12, (u32)(k + 1) << 16);                /* status 0, special = marker */
+        w32(c + 0x100, 0xffffffff);                     /* broadcast, from 02:00:00:00:00:01 */
+        w32(c + 0x104, 0x0002ffff);
+        w32(c + 0x108, 0x01000000);
+        w32(c + 0x10c, 0xb588);                         /* ethertype 0x88b5 (local) */
+    }
+    barrier();
+    w32(mmio + E1K_TDBAL, (u32)iova);
+    w32(mmio + E1K_TDBAH, (u32)(iova >> 32));
+    w32(mmio + E1K_TDLEN, 128);
+    w32(mmio + E1K_TDH, 0);
+    w32(mmio + E1K_TDT, 0);
+    (void)r32(mmio + E1K_TPT);                          /* clear on read */
+    w32(mmio + E1K_TCTL, (1 << 1) | (1 << 3));          /* EN | PSP */
+    w32(mmio + E1K_TDT, 1);
+    u64 landed = 0;
+    u32 wb = 0, tdh = 0;
+    for (int spin = 0; spin < SPIN_LIMIT / 64 && !landed; spin++) {
+        tdh = r32(mmio + E1K_TDH);
+        for (u64 k = 0; k < count; k++) {
+            u32 st = r32(a[3 + k] + 12);
+            if (st & 1) {
+                landed = a[3 + k];
+                wb = st;
+                break;
+            }
+        }
+        if (tdh == 1 && spin > 64) {
+            break;                                      /* consumed; nothing landed */
+        }
+    }
+    u32 tpt = r32(mmio + E1K_TPT);
+    w32(mmio + E1K_TCTL, 0);
+    head(i, OP_DMA, "ok");
+    kv("landed", landed);
+    kv("wb", wb);
+    kv("tdh", tdh);
+    kv("tpt", tpt);
+    puts_("\n");
+}
+
 /* ------------------------------------------------------------------ ACPI */
 static void op_acpi(u32 i, u32 n, const u64 *a)
 {
@@ -532,11 +647,12 @@ static const u32 nargs_min[] = {
     [OP_W64] = 2, [OP_R32] = 1, [OP_R64] = 1, [OP_STRTAB] = 4, [OP_CMDQ] = 2,
     [OP_EVTQ] = 2, [OP_CR0] = 1, [OP_GBPA] = 1, [OP_STE] = 9, [OP_CMD] = 2,
     [OP_EVT_READ] = 0, [OP_ACPI] = 1, [OP_DELAY] = 1, [OP_MSIX] = 4, [OP_ZERO] = 2, [OP_BLOCK] = 1,
+    [OP_MAP] = 4, [OP_DMA] = 4,
 };
 
 static void step(u32 i, u32 op, u32 n, const u64 *a)
 {
-    if (op == 0 || op > OP_BLOCK || n < nargs_min[op]) {
+    if (op == 0 || op > OP_DMA || n < nargs_min[op]) {
         head(i, op, "fail why=bad-step\n");
         return;
     }
@@ -580,6 +696,8 @@ static void step(u32 i, u32 op, u32 n, const u64 *a)
     case OP_CMD: op_cmd(i, a); break;
     case OP_EVT_READ: op_evt_read(i); break;
     case OP_ACPI: op_acpi(i, n, a); break;
+    case OP_MAP: op_map(i, a); break;
+    case OP_DMA: if (need_dev(i, op)) { op_dma(i, n, a); } break;
     case OP_DELAY:
         for (volatile u64 d = 0; d < a[0]; d++) {
         }

@@ -79,3 +79,62 @@ def msi_gpa_zero_aborts(msi_gpa: int | None) -> bool:
 def mask_vste(w0: int, w1: int) -> tuple[int, int]:
     """The nested HWPT's vSTE (§5c Config 5: the fields kept for the host)."""
     return w0 & STE0_MASK, w1 & STE1_MASK
+
+
+# ---------------------------------------------------------------------- DMA (§5c)
+#: what a DMA meets: ``("identity",)``, ``("abort",)`` or ``("translate", CD address)``
+Target = tuple[str, int]
+IDENTITY: Target = ("identity", 0)
+ABORT: Target = ("abort", 0)
+
+#: §5c "HWPT attached": the HWPT each install type attaches, as the DMA sees it
+_HWPT_TARGET = {"bypass": IDENTITY, "abort": ABORT}
+
+
+@rule("5c.dma-installed", "5c", "merged")
+def accel_dma_target(installed: str, cd: int) -> Target:
+    """An accel device's DMA goes through the HWPT the last install (or GBPA attach)
+    attached (``bypass``/``abort``/``translate`` with the vSTE's CD): the host SMMU
+    walks the guest's S1 tables; the vSTE in guest memory is read only at CFGI_STE."""
+    return _HWPT_TARGET.get(installed, ("translate", cd))
+
+
+@rule("5c.gbpa-attach", "5c", "merged")
+def gbpa_attach_applies(smmuen: bool) -> bool:
+    """A GBPA write with UPDATE re-attaches the GBPA HWPT to every accel device, as
+    intended only while the SMMU is disabled (IHI 0070 6.3.14: GBPA applies when
+    SMMUEN=0; ``smmuv3_accel_install_ste`` picks the GBPA HWPT only then).  11.1.3
+    re-attaches it with SMMUEN=1 too (finding F9)."""
+    return not smmuen
+
+
+#: F_TRANSLATION (IHI 0070 7.3.9): what a walk that finds no valid page records
+F_TRANSLATION = 0x10
+
+
+@rule("5b.vevent-delivery", "5b", "11.1")
+def fault_event_reaches_guest(accel: bool, veventq: bool, eventqen: bool) -> bool:
+    """A stage-1 translation fault of the device (CD.R set) is recorded in the guest's
+    event queue: by the host SMMU through the vEVENTQ (accel: only once the vEVENTQ
+    exists) or by the emulated SMMU itself (non-accel), while EVENTQEN is set."""
+    return eventqen and (veventq or not accel)
+
+
+#: the emulated (non-accel) SMMU's STE decoding, per Config: what a DMA meets
+_EMULATED_CONFIG = {0: ABORT, 4: IDENTITY}
+
+
+@rule("AS1.emulated-walk", "AS1", "merged")
+def emulated_dma_target(smmuen: bool, gbpa_abort: bool, ste_w0: int | None) -> Target:
+    """A device behind a non-accel SMMU is translated by QEMU's emulated SMMU at each
+    DMA: SMMUEN=0 gives GBPA; no STE, an invalid STE, Config 0, a reserved Config or a
+    stage-2 Config on this stage-1-only SMMU aborts; Config 4 bypasses; Config 5 walks
+    the CD's tables."""
+    if not smmuen:
+        return ABORT if gbpa_abort else IDENTITY
+    if ste_w0 is None or not ste_w0 & 1:
+        return ABORT
+    config = (ste_w0 >> 1) & 7
+    if config == 5:
+        return ("translate", ste_w0 & 0xFFFFFFFFFFC0)
+    return _EMULATED_CONFIG.get(config, ABORT)

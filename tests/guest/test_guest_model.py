@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from catalogue.guest_steps import parse_steps
 from reference_model import predict
-from reference_model.guest import msi_mechanism, predict_guest, setup
+from reference_model.guest import GuestModelError, msi_mechanism, predict_guest, setup
 from reference_model.profiles import resolve
 
 ACCEL = ["-M", "virt", "-accel", "kvm", "-cpu", "host", "-bios", "x",
@@ -95,3 +97,74 @@ def test_profiles_v4_v5_walk_the_giova_instead_of_msi_gpa() -> None:
     st = setup(ACCEL, main.smmus or {}, mech)
     p = predict_guest(parse_steps("t", [{"msi": {"doorbell": 0xDEAD040}}]), st)
     assert p["steps"][0]["msi_routes"] == [["0xdead040", "0xdead040"]]
+
+
+S1: list[dict[str, Any]] = [*SETUP, {"cr0": ["smmuen", "cmdqen"]},
+      {"cd": {"address": 0x41300000, "asid": 3, "ttb0": 0x41400000}},
+      {"map": {"ttb": 0x41400000, "iova": 0x43000000, "pa": 0x42000000}},
+      {"ste": {"sid": 0x10, "config": "s1", "cd": 0x41300000}},
+      {"cmd": {"op": "CFGI_STE", "sid": 0x10}}]
+DMA: dict[str, Any] = {"dma": {"iova": 0x43000000, "at": [0x42000000, 0x43000000, 0x44000000]}}
+
+
+def landed(argv: list[str], raw: list[dict[str, Any]]) -> list[str]:
+    return [s["report"]["landed"] for s, r in zip(run(argv, raw)["steps"], raw, strict=True)
+            if "dma" in r]
+
+
+def test_dma_lands_where_the_installed_translation_says() -> None:
+    """§5c: bypass at start (GBPA HWPT), then the S1 HWPT walks the guest's tables."""
+    assert landed(ACCEL, [DMA]) == ["0x43000000"]
+    assert landed(ACCEL, [*S1, DMA]) == ["0x42000000"]
+    assert landed(CTL, [*S1, DMA]) == ["0x42000000"]
+    p = run(ACCEL, [*S1, DMA])["steps"][-1]["report"]
+    assert p == {"status": "ok", "landed": "0x42000000", "wb": "0x10001", "tdh": "0x1"}
+
+
+def test_accel_reads_the_vste_only_at_cfgi_ste() -> None:
+    abort = {"ste": {"sid": 0x10, "config": "abort"}}
+    cfgi = {"cmd": {"op": "CFGI_STE", "sid": 0x10}}
+    assert landed(ACCEL, [*S1, abort, DMA, cfgi, DMA]) == ["0x42000000", "0x0"]
+
+
+def test_gbpa_attach_only_while_disabled() -> None:
+    """5c.gbpa-attach: the intended rule (F9: 11.1.3 also attaches with SMMUEN=1)."""
+    assert landed(ACCEL, [{"gbpa": "abort"}, DMA, {"gbpa": "bypass"}, DMA]) == [
+        "0x0", "0x43000000"]
+    assert landed(ACCEL, [*S1, {"gbpa": "bypass"}, DMA]) == ["0x42000000"]
+
+
+def test_remap_needs_an_invalidation_that_reaches_the_smmu() -> None:
+    remap = {"map": {"ttb": 0x41400000, "iova": 0x43000000, "pa": 0x44000000}}
+    tlbi = {"cmd": {"op": "TLBI_NH_VA", "asid": 3, "addr": 0x43000000}}
+    other_asid = {"cmd": {"op": "TLBI_NH_ASID", "asid": 4}}
+    for argv in (ACCEL, CTL):
+        assert landed(argv, [*S1, DMA, remap, tlbi, DMA]) == ["0x42000000", "0x44000000"]
+        with pytest.raises(GuestModelError, match="architecturally unpredictable"):
+            run(argv, [*S1, DMA, remap, other_asid, DMA])
+    # never used before the remap: nothing cached, no invalidation needed
+    assert landed(ACCEL, [*S1, remap, DMA]) == ["0x44000000"]
+
+
+def test_emulated_smmu_aborts_what_it_cannot_decode() -> None:
+    s2 = {"ste": {"sid": 0x10, "config": "s2"}}
+    cfgi = {"cmd": {"op": "CFGI_STE", "sid": 0x10}}
+    assert landed(CTL, [*S1, s2, cfgi, DMA]) == ["0x0"]
+    assert landed(CTL, [DMA]) == ["0x43000000"]
+    unmapped = {"dma": {"iova": 0x45000000, "at": [0x45000000]}}
+    assert landed(CTL, [*S1, unmapped]) == ["0x0"]
+
+
+def test_fault_events_reach_the_guest_event_queue() -> None:
+    """5b.vevent-delivery: a translation fault is an F_TRANSLATION record with the vSID;
+    the accel path needs the vEVENTQ (EVENTQEN), the emulated SMMU records it itself."""
+    evq: list[dict[str, Any]] = [{"eventq": {"base": 0x41200000, "log2size": 7}},
+           {"cr0": ["smmuen", "cmdqen", "eventqen"]}]
+    unmapped: dict[str, Any] = {"dma": {"iova": 0x45000000, "at": [0x45000000]}}
+    read: dict[str, Any] = {"eventq_read": {}}
+    for argv in (ACCEL, CTL):
+        p = run(argv, [*S1, *evq, read, unmapped, read])["steps"]
+        assert p[-3]["report"] == {"status": "ok", "count": "0x0"}
+        assert p[-1]["report"] == {"status": "ok", "type": "0x10", "sid": "0x10"}
+    # no EVENTQEN: nothing recorded
+    assert run(ACCEL, [*S1, unmapped, read])["steps"][-1]["report"]["count"] == "0x0"

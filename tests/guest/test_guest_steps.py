@@ -9,6 +9,7 @@ import pytest
 
 from catalogue.guest_steps import (
     GuestStepError,
+    cd_words,
     cmd_words,
     compile_script,
     parse_steps,
@@ -55,6 +56,10 @@ def test_cfgi_all_is_range_31_and_sid_in_word0() -> None:
     ([{"pci_find": "8086"}], "VVVV:DDDD"),
     ([{"msi": {"doorbell": -1}}], "non-negative integer"),
     ([], "non-empty array"),
+    ([{"dma": {"iova": 0x43000000, "at": []}}], "array of 1-8"),
+    ([{"dma": {"iova": 0x43000800, "at": [0x42000000]}}], "'iova' must be 4K-aligned"),
+    ([{"dma": {"iova": 0x43000000, "at": [0x42000010]}}], "'at' must be 4K-aligned"),
+    ([{"map": {"ttb": 0x41400000, "iova": 1 << 39, "pa": 0}}], "below 2**39"),
 ])
 def test_bad_steps_are_one_line(raw: object, msg: str) -> None:
     with pytest.raises(GuestStepError) as e:
@@ -67,3 +72,22 @@ def test_scenario_error_names_the_step() -> None:
     with pytest.raises(ScenarioError, match=r"guest\[1\]: unknown step 'nope'"):
         parse_scenario({"name": "g", "rows": ["5c"], "tiers": ["nested"], "args": "-M virt",
                         "guest": [{"cmd": {"op": "SYNC"}}, {"nope": {}}]}, source="f.toml")
+
+
+def test_dma_and_map_records() -> None:
+    steps = parse_steps("t", [
+        {"map": {"ttb": 0x41400000, "iova": 0x43000000, "pa": 0x42000000}},
+        {"dma": {"iova": 0x43000000, "at": [0x42000000, 0x43000000]}}])
+    blob = compile_script(steps, smmu_base=0)
+    recs = struct.unpack_from("<II4Q", blob, 16)
+    assert recs == (22, 4, 0x41400000, 0x43000000, 0x42000000, 1)
+    dma = struct.unpack_from("<II5Q", blob, 16 + 8 + 32)
+    assert dma == (23, 5, 0x10000000, 0x43000000, 2, 0x42000000, 0x43000000)
+
+
+def test_cd_is_valid_for_a_walk() -> None:
+    """QEMU's decode_cd needs V, AA64 and A (TERM_MODEL 1); R records faults."""
+    (s,) = parse_steps("t", [{"cd": {"address": 0x41300000, "asid": 3, "ttb0": 0x41400000}}])
+    w0 = cd_words(s.args)[0]
+    assert w0 >> 31 & 1 and w0 >> 41 & 1 and w0 >> 46 & 1 and w0 >> 45 & 1
+    assert w0 >> 48 == 3
