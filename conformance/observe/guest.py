@@ -23,22 +23,13 @@ from typing import Any
 from catalogue.guest_steps import DSM_UUID
 from conformance.normalise import split_stderr
 from conformance.observe.iort import IortError, parse_iort
+from conformance.observe.l2trace import fields
 from conformance.observe.trace import parse as parse_trace
 
 MARKER = 0x5E900000
 _LINE_RE = re.compile(r"^G (\d+) (\S+) (ok|fail|data)\s*(.*)$")
 _KV_RE = re.compile(r"(\w+)=(\S+)")
 _MARK_RE = re.compile(r"addr: 0xe00 val:0x([0-9a-f]+)")
-_VSID_RE = re.compile(r"vSID=(0x[0-9a-f]+)")
-_TYPE_RE = re.compile(r"ste type=(\w+)")
-_STE_RE = re.compile(r"ste=([0-9a-f]+:[0-9a-f]+)")
-_VIRT_RE = re.compile(r"virt_id=(0x[0-9a-f]+)")
-_INV_RE = re.compile(r"data_type=(\d+) entry_len=(\d+) entry_num=(\d+) done_num=(\d+)"
-                     r".*\((-?\d+)\)")
-_MSI_RE = re.compile(r"MSI iova = (0x[0-9a-f]+) is translated into (0x[0-9a-f]+)")
-_VIOMMU_RE = re.compile(r"type=(\d+)")
-_EVQ_RE = re.compile(r"type=(\d+) .*\((-?\d+)\)")
-_HWPT_RE = re.compile(r"flags=(0x[0-9a-f]+) hwpt_type=(\d+)")
 
 
 @dataclass
@@ -102,41 +93,34 @@ def _events(lines: list[tuple[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {"ste_installs": [], "translate_stes": [], "vdevs": [],
                            "invalidations": [], "msi_routes": [], "veventqs": []}
     for name, args in lines:
+        f = fields(name, args)
         if name == "smmuv3_accel_install_ste":
-            v, t = _VSID_RE.search(args), _TYPE_RE.search(args)
-            out["ste_installs"].append([v.group(1) if v else "?", t.group(1) if t else "?"])
+            out["ste_installs"].append([f["vsid"], f["type"]] if f else ["?", "?"])
         elif name == "smmuv3_accel_translate_ste":
-            v, s = _VSID_RE.search(args), _STE_RE.search(args)
-            out["translate_stes"].append([v.group(1) if v else "?", s.group(1) if s else "?"])
+            out["translate_stes"].append([f["vsid"], f.get("ste", "?")] if f else ["?", "?"])
         elif name == "iommufd_backend_alloc_vdev":
-            m = _VIRT_RE.search(args)
-            out["vdevs"].append(m.group(1) if m else "?")
+            out["vdevs"].append(f["virt_id"] if f else "?")
         elif name == "iommufd_backend_invalidate_cache":
-            m = _INV_RE.search(args)
             out["invalidations"].append(
-                f"type={m.group(1)} len={m.group(2)} num={m.group(3)} done={m.group(4)} "
-                f"ret={m.group(5)}" if m else args)
+                f"type={f['type']} len={f['len']} num={f['num']} done={f['done']} "
+                f"ret={f['ret']}" if f else args)
         elif name == "iommufd_viommu_alloc_eventq":
-            m = _EVQ_RE.search(args)
-            out["veventqs"].append(f"type={m.group(1)} ret={m.group(2)}" if m else args)
-        elif name == "kvm_arm_fixup_msi_route":
-            m = _MSI_RE.search(args)
-            if m:
-                out["msi_routes"].append([_hex(m.group(1)), _hex(m.group(2))])
+            out["veventqs"].append(f"type={f['type']} ret={f['ret']}" if f else args)
+        elif name == "kvm_arm_fixup_msi_route" and f:
+            out["msi_routes"].append([_hex(f["iova"]), _hex(f["gpa"])])
     return out
 
 
 def _start(lines: list[tuple[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {"nest_parent_hwpts": 0, "viommus": [], "nested_hwpts": 0}
     for name, args in lines:
+        f = fields(name, args)
         if name == "iommufd_backend_alloc_viommu":
-            m = _VIOMMU_RE.search(args)
-            out["viommus"].append(int(m.group(1)) if m else -1)
-        elif name == "iommufd_backend_alloc_hwpt":
-            m = _HWPT_RE.search(args)
-            if m and int(m.group(1), 16) & 1:
+            out["viommus"].append(int(f["type"]) if f else -1)
+        elif name == "iommufd_backend_alloc_hwpt" and f:
+            if int(f["flags"], 16) & 1:
                 out["nest_parent_hwpts"] += 1
-            elif m and m.group(2) == "2":
+            elif f["hwpt_type"] == "2":
                 out["nested_hwpts"] += 1
     return out
 

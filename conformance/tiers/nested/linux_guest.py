@@ -62,6 +62,7 @@ from catalogue.scenario import ScenarioError, default_dir, split_args
 from conformance.classify import classify_end
 from conformance.errors import HarnessError
 from conformance.evidence import from_verdict, write_results
+from conformance.observe.l2trace import scan
 from conformance.result import Verdict
 from conformance.tiers.nested.host import make_host
 from conformance.tiers.nested.qga import QgaCommandError
@@ -210,12 +211,11 @@ def predict(s: LinuxGuestScenario, argv: list[str]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- observe
 _LINE = re.compile(r"^L2GUEST (\S+)(?: (.*))?$")
-_INSTALL = re.compile(r"smmuv3_accel_install_ste vSID=0x([0-9a-f]+) ste type=(\w+)")
-_TRANSLATE = re.compile(r"smmuv3_accel_translate_ste vSID=0x([0-9a-f]+)")
-_VIOMMU = re.compile(r"iommufd_backend_alloc_viommu .* type=(\d+) ")
-_VDEV = re.compile(r"iommufd_backend_alloc_vdev .* virt_id=0x([0-9a-f]+) ")
-_FIXUP = re.compile(r"kvm_arm_fixup_msi_route MSI iova = 0x([0-9a-f]+) is translated "
-                    r"into 0x([0-9a-f]+)")
+
+
+def _all(trace: str, event: str) -> list[dict[str, str]]:
+    """The fields of every ``event`` line of L2's trace (:mod:`conformance.observe.l2trace`)."""
+    return [f for _, f in scan(trace, event)]
 
 
 def report_lines(console: str) -> list[tuple[str, str]]:
@@ -232,7 +232,7 @@ def observe(s: LinuxGuestScenario, console: str, trace: str,
     """The guest's report and L2's trace, in the prediction's shape."""
     rep = report_lines(console)
     vsid = s.vsid
-    installs = [(int(m[1], 16), m[2]) for m in _INSTALL.finditer(trace)]
+    installs = [(int(f["vsid"], 16), f["type"]) for f in _all(trace, "smmuv3_accel_install_ste")]
     mine = [t for v, t in installs if v == vsid]
     pci = [v for k, v in rep if k == "pci"]
     ep = next((line for line in pci if line.split()[0].endswith(f":00:{(vsid or 0) >> 3:02x}."
@@ -253,23 +253,23 @@ def observe(s: LinuxGuestScenario, console: str, trace: str,
         "installs": [f"{v:#x}:{t}" for v, t in installs],
     }
     if "translate_traced" in predicted:
-        obs["translate_traced"] = any(int(m[1], 16) == vsid for m in _TRANSLATE.finditer(trace))
-        obs["viommus"] = sum(1 for m in _VIOMMU.finditer(trace) if m[1] == "1")
-        obs["vdev_virt_ids"] = [int(m[1], 16) for m in _VDEV.finditer(trace)]
-        obs["invalidations_forwarded"] = len(_INVALIDATE.findall(trace))
-        obs["invalidation_entries"] = sorted({int(n) for n in _INVALIDATE.findall(trace)})
-        fix = [(int(m[1], 16), int(m[2], 16)) for m in _FIXUP.finditer(trace)]
+        obs["translate_traced"] = any(int(f["vsid"], 16) == vsid
+                                      for f in _all(trace, "smmuv3_accel_translate_ste"))
+        obs["viommus"] = sum(1 for f in _all(trace, "iommufd_backend_alloc_viommu")
+                             if f["type"] == "1")
+        obs["vdev_virt_ids"] = [int(f["virt_id"], 16)
+                                for f in _all(trace, "iommufd_backend_alloc_vdev")]
+        inv = [int(f["num"]) for f in _all(trace, "iommufd_backend_invalidate_cache")]
+        obs["invalidations_forwarded"] = len(inv)
+        obs["invalidation_entries"] = sorted(set(inv))
+        fix = [(int(f["iova"], 16), int(f["gpa"], 16))
+               for f in _all(trace, "kvm_arm_fixup_msi_route")]
         obs["msi_targets"] = sorted({t for _, t in fix})
         obs["msi_iovas"] = sorted({i for i, _ in fix})
         if "smmus" in predicted:
             obs["smmus"] = {k: {"msi_gpa": obs["msi_targets"][0] if len(
                 obs["msi_targets"]) == 1 else None} for k in predicted["smmus"]}
     return obs
-
-
-_OPCODE = re.compile(r"smmuv3_cmdq_opcode <--- SMMU_(CMD_\w+)")
-_CFGI_CD = re.compile(r"smmuv3_cmdq_cfgi_cd sid=0x([0-9a-f]+)")
-_INVALIDATE = re.compile(r"iommufd_backend_invalidate_cache .* entry_num=(\d+) ")
 
 
 def forwarding(trace: str, ats: bool) -> tuple[int, dict[str, int]]:
@@ -285,21 +285,22 @@ def forwarding(trace: str, ats: bool) -> tuple[int, dict[str, int]]:
     pending: str | None = None
     expected = 0
     seen: dict[str, int] = {}
-    for line in trace.splitlines():
-        if "iommufd_backend_alloc_viommu" in line:
+    for name, f in scan(trace, "iommufd_backend_alloc_viommu", "iommufd_backend_alloc_vdev",
+                        "smmuv3_cmdq_cfgi_cd", "smmuv3_cmdq_opcode"):
+        if name == "iommufd_backend_alloc_viommu":
             viommu = True
-        elif (v := _VDEV.search(line)) is not None:
-            vdevs.add(int(v[1], 16))
-        elif (c := _CFGI_CD.search(line)) is not None and pending is not None:
-            expected += forwarded(pending, viommu, int(c[1], 16) in vdevs, ats)
+        elif name == "iommufd_backend_alloc_vdev":
+            vdevs.add(int(f["virt_id"], 16))
+        elif name == "smmuv3_cmdq_cfgi_cd" and pending is not None:
+            expected += forwarded(pending, viommu, int(f["sid"], 16) in vdevs, ats)
             pending = None
-        m = _OPCODE.search(line)
-        if m:
-            seen[m[1]] = seen.get(m[1], 0) + 1
-            if m[1] in ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL"):
-                pending = m[1]
-            elif m[1] in FORWARD:  # ATC_INV's SID is not traced: the passed-through one
-                expected += forwarded(m[1], viommu, bool(vdevs), ats)
+        elif name == "smmuv3_cmdq_opcode":
+            op = f["op"]
+            seen[op] = seen.get(op, 0) + 1
+            if op in ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL"):
+                pending = op
+            elif op in FORWARD:  # ATC_INV's SID is not traced: the passed-through one
+                expected += forwarded(op, viommu, bool(vdevs), ats)
     return expected, seen
 
 
