@@ -46,6 +46,10 @@ Step kinds (arguments; defaults in brackets):
                   (one descriptor; the status write-back is a DMA write to ``iova + 12``);
                   the ring is copied to every guest physical address of ``at``, and the
                   report's ``landed`` names the copy the device wrote (``0x0``: none)
+``irq``           ``{ at, bar [0x10000000] }``: the e1000e raises its interrupt; with MSI
+                  on, ``landed`` names the address of ``at`` that received the MSI data
+                  (an emulated device's MSI is a memory write; a passed-through one's is a
+                  KVM route, so nothing lands)
 
 Errors are :class:`GuestStepError`, one line naming the step and field.
 :func:`compile_script` turns the steps into the payload's binary script.
@@ -67,13 +71,14 @@ class GuestStepError(ValueError):
 OP = {"pci_find": 1, "pci_command": 2, "pci_bar": 3, "msi": 4, "write32": 5, "write64": 6,
       "read32": 7, "read64": 8, "stream_table": 9, "cmdq": 10, "eventq": 11, "cr0": 12,
       "gbpa": 13, "ste": 14, "cmd": 15, "eventq_read": 16, "acpi": 17, "delay": 18,
-      "msix": 19, "zero": 20, "block": 21, "map": 22, "dma": 23}
+      "msix": 19, "zero": 20, "block": 21, "map": 22, "dma": 23,
+      "irq": 24}
 #: the payload's name for each opcode (its report lines)
 PAYLOAD_NAMES = {1: "pci_find", 2: "pci_cmd", 3: "pci_bar", 4: "msi", 5: "write32",
                  6: "write64", 7: "read32", 8: "read64", 9: "strtab", 10: "cmdq",
                  11: "evtq", 12: "cr0", 13: "gbpa", 14: "ste", 15: "cmd", 16: "evt_read",
                  17: "acpi", 18: "delay", 19: "msix", 20: "zero", 21: "block",
-                 22: "map", 23: "dma"}
+                 22: "map", 23: "dma", 24: "irq"}
 
 #: SMMUv3 command opcodes (IHI 0070, 4.1)
 COMMANDS = {
@@ -137,6 +142,7 @@ _SPECS: dict[str, dict[str, Any]] = {
     "zero": {"address": ..., "length": ...},
     "map": {"ttb": ..., "iova": ..., "pa": ..., "valid": True},
     "dma": {"iova": ..., "at": ..., "bar": 0x10000000},
+    "irq": {"at": ..., "bar": 0x10000000},
 }
 _SCALARS = {"pci_find": str, "pci_command": int, "gbpa": str, "read": str, "read32": int,
             "acpi": str, "delay": int, "cr0": list}
@@ -180,11 +186,11 @@ def parse_step(where: str, raw: Any) -> GuestStep:
         elif isinstance(default, str):
             if not isinstance(val, str):
                 raise GuestStepError(f"{where}: {kind}: field '{f}' must be a string")
-        elif kind == "dma" and f == "at":
+        elif kind in ("dma", "irq") and f == "at":
             if not isinstance(val, list) or not 1 <= len(val) <= 8:
-                raise GuestStepError(f"{where}: dma: field 'at' must be an array of 1-8 "
+                raise GuestStepError(f"{where}: {kind}: field 'at' must be an array of 1-8 "
                                      "guest physical addresses")
-            val = tuple(_int(where, "dma.at", x) for x in val)
+            val = tuple(_int(where, f"{kind}.at", x) for x in val)
         elif not (kind == "ste" and f == "config"):
             val = _int(where, f"{kind}.{f}", val) if not (kind == "cmd" and f == "op") \
                 else val
@@ -257,6 +263,8 @@ def _check(where: str, s: GuestStep) -> GuestStep:
         raise GuestStepError(f"{where}: map: iova must be below 2**39 (T0SZ 25)")
     if s.kind == "dma" and any(x & 0xFFF for x in a["at"]):
         raise GuestStepError(f"{where}: dma: every address of 'at' must be 4K-aligned")
+    if s.kind == "irq" and any(x & 3 for x in a["at"]):
+        raise GuestStepError(f"{where}: irq: every address of 'at' must be 4-byte aligned")
     if s.kind in ("cmdq", "eventq") and not 1 <= a["log2size"] <= 10:
         raise GuestStepError(f"{where}: {s.kind}: log2size must be 1-10")
     return GuestStep(s.kind, a)
@@ -359,6 +367,8 @@ def _records(s: GuestStep) -> list[tuple[int, list[int]]]:
         return [(OP[k], [a["ttb"], a["iova"], a["pa"], int(a["valid"])])]
     if k == "dma":
         return [(OP[k], [a["bar"], a["iova"], len(a["at"]), *a["at"]])]
+    if k == "irq":
+        return [(OP[k], [a["bar"], len(a["at"]), *a["at"]])]
     raise GuestStepError(f"step kind '{k}' has no encoding")  # pragma: no cover
 
 

@@ -90,7 +90,8 @@ ROW_NEEDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"^A[134]$|^AS3$|^AS4$", ("kvm",)),
     (r"^A[27]$|^H\d+$|^5[ab]$|^O1[01]$", ("kvm", "vfio-iommufd")),
     (r"^A8$|^7b$", ("kvm", "vfio-iommufd", "cmdqv")),
-    (r"^5c$|^7a$|^M[145]$", ("kvm", "vfio-iommufd", "guest")),
+    (r"^5c$|^7a$|^M[15]$", ("kvm", "vfio-iommufd", "guest")),
+    (r"^M4$", ("guest",)),  # the control group's emulated device (guest-ctl-msi-walk)
     (r"^M2$", ("kvm",)),
     (r"^O[25]$|^M3$", ("kvm", "guest-acpi")),
     (r"^O8$", ("guest",)),

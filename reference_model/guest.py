@@ -30,9 +30,10 @@ L2's trace):
 A ``dma`` step's report predicts ``landed`` (the guest physical address the device's
 write reached, ``0x0`` for none of the step's candidates), ``wb`` (the status dword
 written back) and ``tdh``.  Where it lands follows the translation the device meets
-(:func:`.rules.guest.accel_dma_target` for an accel device: the HWPT installed at the
-last CFGI_STE or GBPA attach; :func:`.rules.guest.emulated_dma_target` behind a
-non-accel SMMU) and, for stage 1, the guest's page tables (``map`` steps).  A DMA
+(:func:`.rules.guest.dma_target`: SMMUEN/GBPA, then the STE in use, which for an accel
+device is the vSTE read at its last CFGI_STE, :func:`.rules.guest.accel_ste_in_use`, and
+behind a non-accel SMMU the STE in memory) and, for stage 1, the guest's page tables
+(``map`` steps).  A DMA
 through a mapping the guest changed after a DMA used it, with no TLB invalidation that
 reached the translating SMMU since, is architecturally unpredictable: the model refuses
 it (:class:`GuestModelError`, reported as not covered).
@@ -84,8 +85,8 @@ class _Dev:
     sid: int
     vfio: bool  # vfio-pci with iommufd (an accel device when the SMMU is accel)
     vdev: bool = False
-    installed: str = "bypass"  # the HWPT attached (§5b: the GBPA one, bypass at reset)
-    installed_cd: int = 0  # its CD address when "translate"
+    cached: bool = False  # a CFGI_STE for the SID has run (accel: the HWPT was built)
+    ste_at_cfgi: list[int] | None = None  # the vSTE QEMU read then (None: none found)
 
 
 @dataclass
@@ -107,6 +108,7 @@ class _Smmu:
     tlb: set[tuple[int, int]] = field(default_factory=set)  # (ASID, iova) a DMA used
     stale: set[tuple[int, int]] = field(default_factory=set)  # remapped since, no TLBI
     eventqen: bool = False
+    msi: tuple[int, int, bool] | None = None  # the MSI capability: doorbell, data, enable
     #: (type, SID) of the event records since the last read; None: not known
     events: list[tuple[int, int]] | None = field(default_factory=list)
 
@@ -200,6 +202,7 @@ class _Play:
             out["vdevs"].append(hx(sid))
             self.fired.append(g.VDEV_AT_INSTALL.id)
         words = self._ste(sid)
+        dev.cached, dev.ste_at_cfgi = True, words
         if words is None:
             return True
         w0 = words[0]
@@ -214,7 +217,6 @@ class _Play:
         if kind == "translate":
             m0, m1 = g.mask_vste(words[0], words[1])
             out["translate_stes"].append([hx(sid), f"{m1:x}:{m0:x}"])
-        dev.installed, dev.installed_cd = kind, w0 & 0xFFFFFFFFFFC0
         out["ste_installs"].append([hx(sid), kind])
         return True
 
@@ -294,60 +296,86 @@ class _Play:
             return {"status": "ok", "count": "0x0"}
         return {"status": "ok", "type": hx(ev[0][0]), "sid": hx(ev[0][1])}
 
-    def _gbpa(self, abort: bool) -> None:
-        s = self.s
-        s.gbpa_abort = abort
-        if not s.viommu:
-            return
-        self.fired.append(g.gbpa_attach_applies.id)
-        if g.gbpa_attach_applies(s.smmuen):
-            for d in self.st.devices.values():
-                if d.vfio:
-                    d.installed = "abort" if abort else "bypass"
-
     def _target(self, dev: _Dev) -> g.Target:
         s = self.s
+        in_memory = self._ste(dev.sid) if s.strtab is not None else None
         if s.accel and s.viommu and dev.vfio:
-            self.fired.append(g.accel_dma_target.id)
-            return g.accel_dma_target(dev.installed, dev.installed_cd)
-        self.fired.append(g.emulated_dma_target.id)
-        words = self._ste(dev.sid) if s.smmuen else None
-        return g.emulated_dma_target(s.smmuen, s.gbpa_abort, words[0] if words else None)
+            self.fired.append(g.accel_ste_in_use.id)
+            words = g.accel_ste_in_use(dev.ste_at_cfgi, dev.cached, in_memory)
+        else:
+            self.fired.append(g.emulated_ste_in_use.id)
+            words = g.emulated_ste_in_use(in_memory)
+        self.fired.append(g.dma_target.id)
+        return g.dma_target(s.smmuen, s.gbpa_abort, words[0] if words else None)
+
+    def _translate(self, dev: _Dev, address: int, what: str) -> int | None:
+        """The guest physical address a write of ``dev`` to ``address`` reaches, or
+        None (aborted, or a fault: recorded in the model's event list when it is)."""
+        kind, cd = self._target(dev)
+        page, offset = address & ~0xFFF, address & 0xFFF
+        if kind == "identity":
+            return address
+        if kind == "abort":
+            self.s.events = None  # an abort may or may not be recorded (C_BAD_STE, ...)
+            return None
+        ttb, valid, asid = self.s.cds.get(cd, (0, False, 0))
+        if (asid, page) in self.s.stale:
+            raise GuestModelError(f"{what} at {hx(address)}: the guest remapped it after a "
+                                  f"DMA used it and no TLBI reached the SMMU since "
+                                  f"(architecturally unpredictable)")
+        pa = self.s.pages.get((ttb, page)) if valid else None
+        if pa is not None:
+            self.s.tlb.add((asid, page))
+            return pa + offset
+        if not valid:
+            self.s.events = None
+        elif self.s.events is not None and g.fault_event_reaches_guest(
+                self.s.accel, self.s.veventq, self.s.eventqen):
+            self.fired.append(g.fault_event_reaches_guest.id)
+            self.s.events.append((g.F_TRANSLATION, dev.sid))
+        return None
 
     def _dma(self, a: dict[str, Any], out: dict[str, Any]) -> None:
         if not self.st.devices:
             out["report"] = {"status": "fail"}
             return
         dev = self.st.devices[min(self.st.devices)]
-        kind, cd = self._target(dev)
-        iova, gpa = a["iova"], None
-        if kind == "identity":
-            gpa = iova
-        elif kind == "abort":
-            self.s.events = None  # an abort may or may not be recorded (C_BAD_STE, ...)
-        elif kind == "translate":
-            ttb, valid, asid = self.s.cds.get(cd, (0, False, 0))
-            if (asid, iova) in self.s.stale:
-                raise GuestModelError(f"dma at {hx(iova)}: the guest remapped it after a "
-                                      f"DMA used it and no TLBI reached the SMMU since "
-                                      f"(architecturally unpredictable)")
-            gpa = self.s.pages.get((ttb, iova)) if valid else None
-            if gpa is not None:
-                self.s.tlb.add((asid, iova))
-            elif not valid:
-                self.s.events = None
-            elif self.s.events is not None and g.fault_event_reaches_guest(
-                    self.s.accel, self.s.veventq, self.s.eventqen):
-                self.fired.append(g.fault_event_reaches_guest.id)
-                self.s.events.append((g.F_TRANSLATION, dev.sid))
+        gpa = self._translate(dev, a["iova"], "dma")
         at: list[int] = list(a["at"])
         hit = at.index(gpa) if gpa is not None and gpa in at else -1
         out["report"] = {"status": "ok", "landed": hx(at[hit] if hit >= 0 else 0),
                          "wb": hx(((hit + 1) << 16) | 1 if hit >= 0 else 0), "tdh": "0x1"}
 
+    def _irq(self, a: dict[str, Any], out: dict[str, Any]) -> None:
+        """M1/M4 from the device's side: where the device's MSI write lands."""
+        if not self.st.devices:
+            out["report"] = {"status": "fail"}
+            return
+        dev = self.st.devices[min(self.st.devices)]
+        msi = self.s.msi
+        gpa: int | None = None
+        if msi is not None and msi[2] and msi[1]:
+            accel_dev = self.s.accel and self.s.viommu and dev.vfio
+            if g.msi_is_memory_write(bool(accel_dev)):
+                self.fired.append(g.msi_is_memory_write.id)
+                gpa = self._translate(dev, msi[0], "MSI")
+            else:
+                self.fired.append(g.msi_is_memory_write.id)
+        elif msi is None or not msi[2]:
+            out["report"] = {"status": "ok", "landed": "0x0"}  # INTx: nothing written
+            return
+        else:
+            out["report"] = {"status": "ok"}  # data 0: a write of 0 is not seen
+            return
+        at: list[int] = list(a["at"])
+        hit = gpa is not None and gpa in at
+        out["report"] = {"status": "ok", "landed": hx(gpa if hit and gpa else 0),
+                         "val": hx(msi[1] if hit else 0)}
+
     # -------------------------------------------------------------- §6
     def _msi(self, a: dict[str, Any], out: dict[str, Any]) -> None:
         st = self.st
+        self.s.msi = (a["doorbell"], a["data"], a["enable"])
         out["report"] = {"status": "ok", "enabled": hx(int(a["enable"]))}
         vfio = any(d.vfio for d in st.devices.values())
         if not a["enable"] or not vfio:
@@ -401,7 +429,7 @@ class _Play:
                 out["veventqs"].append("type=1 ret=0")
                 self.fired.append(g.VEVENTQ.id)
         elif k == "gbpa":
-            self._gbpa(a["abort"])
+            sm.gbpa_abort = a["abort"]
             out["report"] = {"status": "ok", "gbpa": hx(g_gbpa(a["abort"]))}
         elif k == "cmd":
             self._cmd(a, out)
@@ -413,6 +441,8 @@ class _Play:
             self._map(a)
         elif k == "dma":
             self._dma(a, out)
+        elif k == "irq":
+            self._irq(a, out)
         elif k in ("msi", "msix"):
             self._msi(a, out)
         elif k == "read" and a["register"] == "GERROR":

@@ -44,12 +44,13 @@ enum op {
     OP_STRTAB = 9, OP_CMDQ = 10, OP_EVTQ = 11, OP_CR0 = 12, OP_GBPA = 13,
     OP_STE = 14, OP_CMD = 15, OP_EVT_READ = 16, OP_ACPI = 17, OP_DELAY = 18,
     OP_MSIX = 19, OP_ZERO = 20, OP_BLOCK = 21, OP_MAP = 22, OP_DMA = 23,
+    OP_IRQ = 24,
 };
 
 static const char *const op_names[] = {
     "?", "pci_find", "pci_cmd", "pci_bar", "msi", "write32", "write64", "read32",
     "read64", "strtab", "cmdq", "evtq", "cr0", "gbpa", "ste", "cmd", "evt_read",
-    "acpi", "delay", "msix", "zero", "block", "map", "dma",
+    "acpi", "delay", "msix", "zero", "block", "map", "dma", "irq",
 };
 
 static u64 smmu;          /* SMMU register base */
@@ -590,6 +591,64 @@ static void op_dma(u32 i, u32 n, const u64 *a)
     puts_("\n");
 }
 
+/*
+ * op_irq: the e1000e raises its interrupt (IMS and ICS bit 0, TXDW).  With MSI
+ * enabled (an "msi" step) the device writes the MSI data to the doorbell address it
+ * was given: a memory write through its address space if QEMU emulates the device (and
+ * its SMMU translates it), a KVM route if it is passed through.  ITR is set to 0 first,
+ * or the e1000e's interrupt throttling (128 us after reset) could delay a second MSI
+ * past the poll below.  The first dword of
+ * every candidate address a[2..] is cleared first; the report names the one that
+ * received a nonzero value:
+ *
+ *     G <i> irq ok landed=<address | 0x0 for none> val=<the dword>
+ *
+ * a[0] is the address BAR0 gets, a[1] the number of candidates.
+ */
+#define E1K_ICR 0xc0
+#define E1K_ICS 0xc8
+#define E1K_IMS 0xd0
+#define E1K_IMC 0xd8
+#define E1K_ITR 0xc4
+
+static void op_irq(u32 i, u32 n, const u64 *a)
+{
+    u64 mmio = a[0], count = a[1];
+    if (count == 0 || n < 2 + count) {
+        head(i, OP_IRQ, "fail why=no-candidates\n");
+        return;
+    }
+    w32(dev_cfg + 0x10, (u32)mmio);
+    w16(dev_cfg + 4, r16(dev_cfg + 4) | 0x6);
+    for (u64 k = 0; k < count; k++) {
+        w32(a[2 + k], 0);
+    }
+    barrier();
+    w32(mmio + E1K_IMC, 0xffffffff);
+    (void)r32(mmio + E1K_ICR);                          /* clear on read */
+    w32(mmio + E1K_ITR, 0);         /* no interrupt throttling: the MSI is sent at once */
+    w32(mmio + E1K_IMS, 1);
+    w32(mmio + E1K_ICS, 1);
+    u64 landed = 0;
+    u32 val = 0;
+    for (int spin = 0; spin < 4096 && !landed; spin++) {
+        for (u64 k = 0; k < count; k++) {
+            u32 v = r32(a[2 + k]);
+            if (v) {
+                landed = a[2 + k];
+                val = v;
+                break;
+            }
+        }
+    }
+    w32(mmio + E1K_IMC, 0xffffffff);
+    (void)r32(mmio + E1K_ICR);
+    head(i, OP_IRQ, "ok");
+    kv("landed", landed);
+    kv("val", val);
+    puts_("\n");
+}
+
 /* ------------------------------------------------------------------ ACPI */
 static void op_acpi(u32 i, u32 n, const u64 *a)
 {
@@ -647,12 +706,12 @@ static const u32 nargs_min[] = {
     [OP_W64] = 2, [OP_R32] = 1, [OP_R64] = 1, [OP_STRTAB] = 4, [OP_CMDQ] = 2,
     [OP_EVTQ] = 2, [OP_CR0] = 1, [OP_GBPA] = 1, [OP_STE] = 9, [OP_CMD] = 2,
     [OP_EVT_READ] = 0, [OP_ACPI] = 1, [OP_DELAY] = 1, [OP_MSIX] = 4, [OP_ZERO] = 2, [OP_BLOCK] = 1,
-    [OP_MAP] = 4, [OP_DMA] = 4,
+    [OP_MAP] = 4, [OP_DMA] = 4, [OP_IRQ] = 3,
 };
 
 static void step(u32 i, u32 op, u32 n, const u64 *a)
 {
-    if (op == 0 || op > OP_DMA || n < nargs_min[op]) {
+    if (op == 0 || op > OP_IRQ || n < nargs_min[op]) {
         head(i, op, "fail why=bad-step\n");
         return;
     }
@@ -698,6 +757,7 @@ static void step(u32 i, u32 op, u32 n, const u64 *a)
     case OP_ACPI: op_acpi(i, n, a); break;
     case OP_MAP: op_map(i, a); break;
     case OP_DMA: if (need_dev(i, op)) { op_dma(i, n, a); } break;
+    case OP_IRQ: if (need_dev(i, op)) { op_irq(i, n, a); } break;
     case OP_DELAY:
         for (volatile u64 d = 0; d < a[0]; d++) {
         }

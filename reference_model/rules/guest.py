@@ -70,6 +70,15 @@ def doorbell(mechanism: str, as_is_system: bool, msi_gpa: int | None,
     return None  # a walk: the caller resolves it through the guest's S1 tables
 
 
+@rule("M4.msi-write", "M4", "merged")
+def msi_is_memory_write(accel_vfio: bool) -> bool:
+    """Where a device's MSI goes: an emulated device behind a non-accel SMMU writes the
+    MSI data to the doorbell through its IOMMU address space, so the guest's S1 tables
+    translate the gIOVA (M4's walk, done by the emulated SMMU); an accel vfio device's
+    MSI is a KVM route to msi-gpa (M1), never a write to guest memory."""
+    return not accel_vfio
+
+
 @rule("M5.msi-gpa-zero", "M5", "merged", predicted=True)
 def msi_gpa_zero_aborts(msi_gpa: int | None) -> bool:
     """``g_assert(s->msi_gpa)``: a route set up with msi-gpa 0 aborts QEMU (PRED)."""
@@ -87,25 +96,39 @@ Target = tuple[str, int]
 IDENTITY: Target = ("identity", 0)
 ABORT: Target = ("abort", 0)
 
-#: §5c "HWPT attached": the HWPT each install type attaches, as the DMA sees it
-_HWPT_TARGET = {"bypass": IDENTITY, "abort": ABORT}
+#: the STE decode (IHI 0070 5.2) per Config, as a DMA meets it: 4 bypasses, 5 walks the
+#: CD's tables; 0 aborts, and so do the reserved 1-3 and the stage-2 6/7 on these
+#: stage-1-only SMMUs (C_BAD_STE)
+_CONFIG_TARGET = {0: ABORT, 4: IDENTITY}
 
 
-@rule("5c.dma-installed", "5c", "merged")
-def accel_dma_target(installed: str, cd: int) -> Target:
-    """An accel device's DMA goes through the HWPT the last install (or GBPA attach)
-    attached (``bypass``/``abort``/``translate`` with the vSTE's CD): the host SMMU
-    walks the guest's S1 tables; the vSTE in guest memory is read only at CFGI_STE."""
-    return _HWPT_TARGET.get(installed, ("translate", cd))
+@rule("5c.dma-target", "5c", "merged")
+def dma_target(smmuen: bool, gbpa_abort: bool, ste_w0: int | None) -> Target:
+    """What the device's DMA meets, as the guest's SMMU state defines it: SMMUEN=0
+    gives GBPA (abort or bypass, IHI 0070 6.3.14); else the STE: none (SID beyond the
+    table) or invalid aborts, Config 4 bypasses, Config 5 walks the CD's tables, every
+    other Config aborts.  The accel SMMU realises this with HWPTs (§5c), the emulated
+    one by its own walk; both must give the guest the same result."""
+    if not smmuen:
+        return ABORT if gbpa_abort else IDENTITY
+    if ste_w0 is None or not ste_w0 & 1:
+        return ABORT
+    config = (ste_w0 >> 1) & 7
+    if config == 5:
+        return ("translate", ste_w0 & 0xFFFFFFFFFFC0)
+    return _CONFIG_TARGET.get(config, ABORT)
 
 
-@rule("5c.gbpa-attach", "5c", "merged")
-def gbpa_attach_applies(smmuen: bool) -> bool:
-    """A GBPA write with UPDATE re-attaches the GBPA HWPT to every accel device, as
-    intended only while the SMMU is disabled (IHI 0070 6.3.14: GBPA applies when
-    SMMUEN=0; ``smmuv3_accel_install_ste`` picks the GBPA HWPT only then).  11.1.3
-    re-attaches it with SMMUEN=1 too (finding F9)."""
-    return not smmuen
+@rule("5c.ste-at-cfgi", "5c", "merged")
+def accel_ste_in_use(at_last_cfgi: list[int] | None, cached: bool,
+                     in_memory: list[int] | None) -> list[int] | None:
+    """The STE an accel device's DMA uses: the vSTE as QEMU read it at the last
+    CFGI_STE (or range) for the SID, which built the nested HWPT (a configuration cache
+    refilled only by invalidation, as the architecture allows); before any CFGI_STE,
+    the STE in memory (what an SMMU fetches with nothing cached).  11.1.3 attaches the
+    HWPT for the SMMUEN and GBPA of that moment and does not revisit it when the guest
+    toggles SMMUEN (F10) or writes GBPA with SMMUEN=1 (F9)."""
+    return at_last_cfgi if cached else in_memory
 
 
 #: F_TRANSLATION (IHI 0070 7.3.9): what a walk that finds no valid page records
@@ -120,21 +143,8 @@ def fault_event_reaches_guest(accel: bool, veventq: bool, eventqen: bool) -> boo
     return eventqen and (veventq or not accel)
 
 
-#: the emulated (non-accel) SMMU's STE decoding, per Config: what a DMA meets
-_EMULATED_CONFIG = {0: ABORT, 4: IDENTITY}
-
-
 @rule("AS1.emulated-walk", "AS1", "merged")
-def emulated_dma_target(smmuen: bool, gbpa_abort: bool, ste_w0: int | None) -> Target:
-    """A device behind a non-accel SMMU is translated by QEMU's emulated SMMU at each
-    DMA: SMMUEN=0 gives GBPA; no STE, an invalid STE, Config 0, a reserved Config or a
-    stage-2 Config on this stage-1-only SMMU aborts; Config 4 bypasses; Config 5 walks
-    the CD's tables."""
-    if not smmuen:
-        return ABORT if gbpa_abort else IDENTITY
-    if ste_w0 is None or not ste_w0 & 1:
-        return ABORT
-    config = (ste_w0 >> 1) & 7
-    if config == 5:
-        return ("translate", ste_w0 & 0xFFFFFFFFFFC0)
-    return _EMULATED_CONFIG.get(config, ABORT)
+def emulated_ste_in_use(in_memory: list[int] | None) -> list[int] | None:
+    """A device behind a non-accel SMMU is translated by QEMU's emulated SMMU, which
+    decodes the STE in guest memory (its config cache is invalidated by CFGI_STE)."""
+    return in_memory

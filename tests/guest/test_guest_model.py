@@ -168,3 +168,30 @@ def test_fault_events_reach_the_guest_event_queue() -> None:
         assert p[-1]["report"] == {"status": "ok", "type": "0x10", "sid": "0x10"}
     # no EVENTQEN: nothing recorded
     assert run(ACCEL, [*S1, unmapped, read])["steps"][-1]["report"]["count"] == "0x0"
+
+
+def test_msi_write_walks_the_s1_tables_only_for_an_emulated_device() -> None:
+    """M4.msi-write: an emulated device's MSI is a write the SMMU translates; an accel
+    vfio device's is a KVM route (nothing lands in guest memory); INTx writes nothing."""
+    s1 = [*S1[:3], {"cd": {"address": 0x41300000, "asid": 3, "ttb0": 0x41400000}},
+          {"map": {"ttb": 0x41400000, "iova": 0x43000000, "pa": 0x42000000}}, *S1[5:]]
+    msi: dict[str, Any] = {"msi": {"doorbell": 0x43000040, "data": 0x21}}
+    irq: dict[str, Any] = {"irq": {"at": [0x42000040, 0x43000040]}}
+    assert run(CTL, [*s1, msi, irq])["steps"][-1]["report"] == {
+        "status": "ok", "landed": "0x42000040", "val": "0x21"}
+    assert run(ACCEL, [*s1, msi, irq])["steps"][-1]["report"] == {
+        "status": "ok", "landed": "0x0", "val": "0x0"}
+    assert run(CTL, [irq])["steps"][-1]["report"] == {"status": "ok", "landed": "0x0"}
+
+
+def test_smmuen_decides_with_the_ste_read_at_cfgi() -> None:
+    """5c.dma-target + 5c.ste-at-cfgi: enabling the SMMU applies the STE invalidated
+    while it was off (abort); disabling it applies GBPA at once (F10: 11.1.3 keeps the
+    HWPT attached at the CFGI_STE)."""
+    off = {"cr0": ["cmdqen"]}
+    on = {"cr0": ["smmuen", "cmdqen"]}
+    abort_ste = [{"ste": {"sid": 0x10, "config": "abort"}},
+                 {"cmd": {"op": "CFGI_STE", "sid": 0x10}}]
+    assert landed(ACCEL, [*SETUP, off, *abort_ste, DMA, on, DMA]) == ["0x43000000", "0x0"]
+    assert landed(ACCEL, [*S1, DMA, off, DMA]) == ["0x42000000", "0x43000000"]
+    assert landed(CTL, [*SETUP, off, *abort_ste, DMA, on, DMA]) == ["0x43000000", "0x0"]
