@@ -107,6 +107,8 @@ class _Smmu:
     pages: dict[tuple[int, int], int | None] = field(default_factory=dict)  # (ttb, iova)
     tlb: set[tuple[int, int]] = field(default_factory=set)  # (ASID, iova) a DMA used
     stale: set[tuple[int, int]] = field(default_factory=set)  # remapped since, no TLBI
+    cd_used: set[int] = field(default_factory=set)  # CDs a DMA used since the last CFGI
+    cd_stale: set[int] = field(default_factory=set)  # rewritten since, no CFGI reached
     eventqen: bool = False
     msi: tuple[int, int, bool] | None = None  # the MSI capability: doorbell, data, enable
     #: (type, SID) of the event records since the last read; None: not known
@@ -231,6 +233,8 @@ class _Play:
         if name == "CMD_CFGI_STE":
             if a["sid"] in self.st.devices and not self._install(a["sid"], out):
                 err = g.CERROR_ILL
+            elif a["sid"] in self.st.devices:
+                self._config_invalidated()
         elif name in ("CMD_CFGI_STE_RANGE", "CMD_CFGI_ALL"):
             mask = (1 << (a["range"] + 1)) - 1
             lo = a["sid"] & ~mask
@@ -243,6 +247,8 @@ class _Play:
             if not ok:
                 self.errors.append("Failed to install all STEs properly")
                 err = g.CERROR_ILL
+            elif any(lo <= sid <= lo + mask for sid in self.st.devices):
+                self._config_invalidated()
         elif name in ("CMD_TLBI_S12_VMALL", "CMD_TLBI_S2_IPA"):
             err = g.CERROR_ILL  # every SMMU the guest tier builds is stage 1 only
             self.fired.append(g.STAGE2_ILL.id)
@@ -258,12 +264,23 @@ class _Play:
             if sid_ok and invalidation.forwarded(name, s.viommu,
                                                  bool(dev and dev.vdev), s.ats):
                 out["invalidations"].append(FORWARD_ENTRY)
+                if name in ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL"):
+                    self._config_invalidated()
+        if name in ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL") and not s.accel \
+                and a["sid"] in self.st.devices:
+            self._config_invalidated()  # the emulated SMMU drops its config cache
             self.fired.append("7a.forward")
         if err:
             s.gerror ^= 1
         out["report"] = {"status": "ok", "err": hx(err), "gerror": hx(1 if err else 0)}
 
     # -------------------------------------------------------------- DMA
+    def _config_invalidated(self) -> None:
+        """A configuration invalidation reached the translating SMMU for the device:
+        the next DMA re-reads the CD."""
+        self.s.cd_used.clear()
+        self.s.cd_stale.clear()
+
     def _tlbi(self, name: str, a: dict[str, Any]) -> None:
         """A TLB invalidation that reached the translating SMMU: entries it covers are
         no longer stale."""
@@ -318,6 +335,11 @@ class _Play:
         if kind == "abort":
             self.s.events = None  # an abort may or may not be recorded (C_BAD_STE, ...)
             return None
+        if cd in self.s.cd_stale:
+            raise GuestModelError(f"{what} at {hx(address)}: the guest rewrote the CD at "
+                                  f"{hx(cd)} after a DMA used it and no CFGI reached the "
+                                  f"SMMU since (architecturally unpredictable)")
+        self.s.cd_used.add(cd)
         ttb, valid, asid = self.s.cds.get(cd, (0, False, 0))
         if (asid, page) in self.s.stale:
             raise GuestModelError(f"{what} at {hx(address)}: the guest remapped it after a "
@@ -437,6 +459,8 @@ class _Play:
             out["report"] = self._eventq_read()
         elif k == "cd":
             sm.cds[a["address"]] = (a["ttb0"], a["valid"], a["asid"])
+            if a["address"] in sm.cd_used:
+                sm.cd_stale.add(a["address"])
         elif k == "map":
             self._map(a)
         elif k == "dma":

@@ -195,3 +195,16 @@ def test_smmuen_decides_with_the_ste_read_at_cfgi() -> None:
     assert landed(ACCEL, [*SETUP, off, *abort_ste, DMA, on, DMA]) == ["0x43000000", "0x0"]
     assert landed(ACCEL, [*S1, DMA, off, DMA]) == ["0x42000000", "0x43000000"]
     assert landed(CTL, [*SETUP, off, *abort_ste, DMA, on, DMA]) == ["0x43000000", "0x0"]
+
+
+def test_a_rewritten_cd_needs_a_cfgi_that_reaches_the_smmu() -> None:
+    """CFGI_CD is forwarded once the vDEVICE exists (§7a); the next DMA walks the new
+    CD's tables.  Without it the CD in use is unpredictable: not covered."""
+    new_cd = [{"map": {"ttb": 0x41500000, "iova": 0x43000000, "pa": 0x44000000}},
+              {"cd": {"address": 0x41300000, "asid": 4, "ttb0": 0x41500000}}]
+    cfgi_cd = {"cmd": {"op": "CFGI_CD", "sid": 0x10}}
+    for argv in (ACCEL, CTL):
+        assert landed(argv, [*S1, DMA, *new_cd, cfgi_cd, DMA]) == ["0x42000000",
+                                                                   "0x44000000"]
+        with pytest.raises(GuestModelError, match="rewrote the CD"):
+            run(argv, [*S1, DMA, *new_cd, DMA])
