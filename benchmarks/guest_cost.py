@@ -31,11 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nested_cost import bare_cycle
+from nested_cost import bare_cycles, time_scenarios
 
 from artefacts.payload import build_payload
 from catalogue.scenario import Scenario, load_catalogue, select
-from conformance.runner import Runner, RunOptions, run_scenarios
 from conformance.tiers.nested.host import NestedHost
 
 
@@ -60,33 +59,13 @@ async def tier_costs(repeat: int, scenarios: list[Scenario]) -> dict[str, Any]:
         return {"error": host.unavailable_reason()}
     out: dict[str, Any] = {"image": host.image.variant}
     try:
-        await bare_cycle(host)  # boots L1, warms up
-        bare = [await bare_cycle(host) for _ in range(repeat)]
-        out["bare_l2_cycle_s"] = {"median": round(statistics.median(bare), 2),
-                                  "min": round(min(bare), 2), "max": round(max(bare), 2)}
-        runner = Runner(host, "/usr/bin/qemu-system-aarch64",
-                        RunOptions(startup_timeout=120, command_timeout=60))
-        await runner.capabilities()
-        times: list[float] = []
-        statuses: dict[str, int] = {}
-
-        def note(v: Any) -> None:
-            statuses[v.status] = statuses.get(v.status, 0) + 1
-            if v.status != "skipped":
-                times.append(v.duration_s)
-            print(f"  {v.duration_s:6.2f} s  {v.status:24} {v.scenario}", file=sys.stderr,
-                  flush=True)
-
-        t0 = time.monotonic()
-        await run_scenarios(scenarios, runner, jobs=1, on_verdict=note)
-        out["scenarios"] = {"run": len(times), "statuses": statuses,
-                            "wall_s": round(time.monotonic() - t0, 1)}
-        if times:
-            med = statistics.median(times)
-            out["per_guest_scenario_s"] = {"median": round(med, 2),
-                                           "mean": round(statistics.mean(times), 2),
-                                           "max": round(max(times), 2)}
-            out["ratio_to_bare_cycle"] = round(med / statistics.median(bare), 2)
+        out["bare_l2_cycle_s"], bare_median = await bare_cycles(host, repeat)
+        timed = await time_scenarios(host, scenarios)
+        out["scenarios"] = timed["scenarios"]
+        if "per_scenario_s" in timed:
+            out["per_guest_scenario_s"] = timed["per_scenario_s"]
+            out["ratio_to_bare_cycle"] = round(
+                timed["per_scenario_s"]["median"] / bare_median, 2)
     finally:
         await host.close()
     return out

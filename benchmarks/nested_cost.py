@@ -95,6 +95,42 @@ def nested_scenarios(names: list[str] | None) -> list[Scenario]:
     return [s for s in chosen if "nested" in s.tiers]
 
 
+async def bare_cycles(host: NestedHost, repeat: int) -> tuple[dict[str, Any], float]:
+    """``repeat`` bare L2 cycles after a warm-up (which boots L1): their statistics and
+    median."""
+    await bare_cycle(host)
+    bare = [await bare_cycle(host) for _ in range(repeat)]
+    med = statistics.median(bare)
+    return ({"median": round(med, 2), "min": round(min(bare), 2), "max": round(max(bare), 2),
+             "n": len(bare)}, med)
+
+
+async def time_scenarios(host: NestedHost, scenarios: list[Scenario]) -> dict[str, Any]:
+    """Run ``scenarios`` one at a time in ``host``'s L1; their statuses and durations
+    (``per_scenario_s``: median, mean, max of the non-skipped ones)."""
+    runner = Runner(host, "/usr/bin/qemu-system-aarch64", RunOptions(
+        startup_timeout=120, command_timeout=60))
+    await runner.capabilities()
+    times: list[float] = []
+    statuses: dict[str, int] = {}
+
+    def note(v: Any) -> None:
+        statuses[v.status] = statuses.get(v.status, 0) + 1
+        if v.status != "skipped":
+            times.append(v.duration_s)
+        print(f"  {v.duration_s:6.2f} s  {v.headline()}", file=sys.stderr, flush=True)
+
+    t0 = time.monotonic()
+    await run_scenarios(scenarios, runner, jobs=1, on_verdict=note)
+    out: dict[str, Any] = {"scenarios": {"run": len(times), "statuses": statuses,
+                                         "wall_s": round(time.monotonic() - t0, 1)}}
+    if times:
+        out["per_scenario_s"] = {"median": round(statistics.median(times), 2),
+                                 "mean": round(statistics.mean(times), 2),
+                                 "max": round(max(times), 2)}
+    return out
+
+
 async def tier_costs(image: str, repeat: int, scenarios: list[Scenario],
                      log_dir: Path | None) -> dict[str, Any]:
     os.environ["SMMUV3_NESTED_IMAGE"] = image
@@ -104,33 +140,11 @@ async def tier_costs(image: str, repeat: int, scenarios: list[Scenario],
         return {"error": host.unavailable_reason()}
     out: dict[str, Any] = {"image": host.image.variant}
     try:
-        await bare_cycle(host)  # boots L1 (timed below from the host's record), warms up
+        # the warm-up cycle boots L1 (timed from the host's record)
+        out["bare_l2_cycle_s"], _ = await bare_cycles(host, repeat)
         out["l1_boot_s"] = host.boot_seconds[0]
-        bare = [await bare_cycle(host) for _ in range(repeat)]
-        out["bare_l2_cycle_s"] = {"median": round(statistics.median(bare), 2),
-                                  "min": round(min(bare), 2), "max": round(max(bare), 2),
-                                  "n": len(bare)}
         if scenarios:
-            runner = Runner(host, "/usr/bin/qemu-system-aarch64", RunOptions(
-                startup_timeout=120, command_timeout=60))
-            await runner.capabilities()
-            times: list[float] = []
-            statuses: dict[str, int] = {}
-
-            def note(v: Any) -> None:
-                statuses[v.status] = statuses.get(v.status, 0) + 1
-                if v.status != "skipped":
-                    times.append(v.duration_s)
-                print(f"  {v.duration_s:6.2f} s  {v.headline()}", file=sys.stderr, flush=True)
-
-            t0 = time.monotonic()
-            await run_scenarios(scenarios, runner, jobs=1, on_verdict=note)
-            out["scenarios"] = {"run": len(times), "statuses": statuses,
-                                "wall_s": round(time.monotonic() - t0, 1)}
-            if times:
-                out["per_scenario_s"] = {"median": round(statistics.median(times), 2),
-                                         "mean": round(statistics.mean(times), 2),
-                                         "max": round(max(times), 2)}
+            out.update(await time_scenarios(host, scenarios))
         out["l1_boots"] = host.boot_seconds
     finally:
         await host.close()
