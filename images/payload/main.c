@@ -73,6 +73,27 @@ static inline u32 r32(u64 a) { return *(volatile u32 *)a; }
 static inline u64 r64(u64 a) { return *(volatile u64 *)a; }
 static inline void barrier(void) { __asm__ volatile("dsb sy" ::: "memory"); }
 
+/* the generic timer's virtual count (EL1 may read it whatever CNTKCTL_EL1 says) */
+static inline u64 cntvct(void)
+{
+    u64 v;
+    __asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v) :: "memory");
+    return v;
+}
+
+static inline u64 cntfrq(void)
+{
+    u64 v;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(v));
+    return v;
+}
+
+static void wait_ticks(u64 n)
+{
+    for (u64 t0 = cntvct(); cntvct() - t0 < n;) {
+    }
+}
+
 /* ------------------------------------------------------------------ output */
 /*
  * Every UART access is a trap to L2's QEMU (expensive on the nested tier), so TXFF is
@@ -595,9 +616,12 @@ static void op_dma(u32 i, u32 n, const u64 *a)
  * op_irq: the e1000e raises its interrupt (IMS and ICS bit 0, TXDW).  With MSI
  * enabled (an "msi" step) the device writes the MSI data to the doorbell address it
  * was given: a memory write through its address space if QEMU emulates the device (and
- * its SMMU translates it), a KVM route if it is passed through.  ITR is set to 0 first,
- * or the e1000e's interrupt throttling (128 us after reset) could delay a second MSI
- * past the poll below.  The first dword of
+ * its SMMU translates it), a KVM route if it is passed through.  QEMU's e1000e throttles
+ * interrupts (ITR is at least 500 x 256 ns, whatever the guest writes): an MSI less
+ * than 128 us after the previous one waits for the throttling timer, which QEMU's main
+ * loop runs.  So the step waits 1 ms by the generic timer before it raises the
+ * interrupt, then polls the candidates (RAM only: a device access in the loop would
+ * hold QEMU's big lock and starve that timer) for up to 20 ms.  The first dword of
  * every candidate address a[2..] is cleared first; the report names the one that
  * received a nonzero value:
  *
@@ -626,12 +650,14 @@ static void op_irq(u32 i, u32 n, const u64 *a)
     barrier();
     w32(mmio + E1K_IMC, 0xffffffff);
     (void)r32(mmio + E1K_ICR);                          /* clear on read */
-    w32(mmio + E1K_ITR, 0);         /* no interrupt throttling: the MSI is sent at once */
+    w32(mmio + E1K_ITR, 0);         /* the least throttling QEMU allows (see above) */
+    u64 tick = cntfrq() / 1000;     /* counter ticks per millisecond */
+    wait_ticks(tick);               /* a previous MSI's throttling timer runs out */
     w32(mmio + E1K_IMS, 1);
     w32(mmio + E1K_ICS, 1);
     u64 landed = 0;
     u32 val = 0;
-    for (int spin = 0; spin < 4096 && !landed; spin++) {
+    for (u64 t0 = cntvct(); !landed && cntvct() - t0 < 20 * tick;) {
         for (u64 k = 0; k < count; k++) {
             u32 v = r32(a[2 + k]);
             if (v) {

@@ -117,7 +117,13 @@ def test_3_leak_check_sees_the_provisioned_qemu(qemu_binary: str, tmp_root: Path
         host = LocalHost(qemu_binary, tmp_root=str(tmp_root))
         proc = await host.start(["-M", "none"])
         try:
+            # the provisioned binary is a sh wrapper that execs the loader: until it has,
+            # the process is "sh ..." (a window that grows with the machine's load)
+            deadline = time.monotonic() + 10.0
             found = qemu_processes(f"{tmp_root}/")
+            while not found and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+                found = qemu_processes(f"{tmp_root}/")
             assert [p for p, _ in found] == [proc.pid]
             assert leaks(tmp_root).processes
         finally:
