@@ -39,10 +39,10 @@ STAGE2_ILL = register("7a.stage2-ill", "7a", "merged",
 STE_FETCH = register("5c.ste-fetch", "5c", "merged",
                      doc="no STE found (SID beyond the table, empty L1 descriptor): nothing")
 #: O2 from the guest: one RMR node per accel SMMU, 0x8000000+0x100000
-RMR_FROM_GUEST = register("O2.rmr-guest", "O2", "merged", predicted=True,
+RMR_FROM_GUEST = register("O2.rmr-guest", "O2", "merged",
                           doc="IORT RMR nodes as the guest reads them (fw_cfg)")
 #: O5: _DSM function 0 returns 0x21 (functions 0 and 5) when an accel SMMU exists
-DSM5 = register("O5.dsm5", "O5", "merged", predicted=True,
+DSM5 = register("O5.dsm5", "O5", "merged",
                 doc="DSDT _DSM function-0 bitmap 0x21 with an accel SMMU, else 0")
 
 #: the vSTE fields the nested HWPT keeps (``STE0_MASK``/``STE1_MASK``, smmuv3-accel.c)
