@@ -110,6 +110,18 @@ class SmmuWindow:
     owner: Owner | None
 
 
+_ANON_RE = re.compile(r"^/machine/(unattached|peripheral-anon)/device\[(\d+)\]$")
+
+
+def _creation_rank(owner: Owner | None, listed: int) -> tuple[int, int]:
+    """Sort key of an id-less device in creation order: board devices, then
+    ``-device``/``device_add`` ones, each by index; unknown paths keep QEMU's order."""
+    m = _ANON_RE.match(owner.value) if owner is not None and owner.key == "path" else None
+    if m is None:
+        return (2, listed)
+    return (0 if m.group(1) == "unattached" else 1, int(m.group(2)))
+
+
 @dataclass
 class Mtree:
     """The parsed ``info mtree -o -D`` output."""
@@ -123,9 +135,15 @@ class Mtree:
         return None
 
     def devices(self) -> list[DeviceDma]:
-        """Every PCI device's DMA target, in the order QEMU lists them."""
-        out: list[DeviceDma] = []
-        seen: dict[str, int] = {}
+        """Every PCI device's DMA target, in the order QEMU lists them.
+
+        A device without an id is keyed by its QOM type; further id-less devices of the
+        same type get ``type#2``, ``type#3`` ... in **creation order** (the model's
+        order), which QEMU's listing does not follow: it is read from the owner's QOM
+        path (board devices in ``/machine/unattached`` first, then ``-device`` and
+        ``device_add`` ones in ``/machine/peripheral-anon``, each by its ``device[N]``).
+        """
+        found: list[tuple[str, str, Owner | None, str | None, bool]] = []
         for b in self.blocks:
             root = b.root
             if b.kind != "address-space" or root is None or root.name != "bus master container":
@@ -134,14 +152,18 @@ class Mtree:
                           and r.name == "bus master"), None)
             qom_type = b.names[-1]
             key = root.owner.id if root.owner and root.owner.id else qom_type
-            n = seen.get(key, 0)
-            seen[key] = n + 1
-            if n:
-                key = f"{key}#{n + 1}"  # a second id-less device of the same type
-            out.append(DeviceDma(key, qom_type, root.owner,
-                                 alias.alias_target if alias else None,
-                                 bool(alias and not alias.disabled)))
-        return out
+            found.append((key, qom_type, root.owner, alias.alias_target if alias else None,
+                          bool(alias and not alias.disabled)))
+        suffix: dict[int, int] = {}  # index in found -> 1-based rank among its key
+        by_key: dict[str, list[int]] = {}
+        for i, (key, *_rest) in enumerate(found):
+            by_key.setdefault(key, []).append(i)
+        for idx in by_key.values():
+            for rank, i in enumerate(sorted(idx, key=lambda i: _creation_rank(found[i][2], i))):
+                suffix[i] = rank + 1
+        return [DeviceDma(key if suffix[i] == 1 else f"{key}#{suffix[i]}", qom_type, owner,
+                          target, enabled)
+                for i, (key, qom_type, owner, target, enabled) in enumerate(found)]
 
     def region_owner(self, region_name: str) -> Owner | None:
         """The owner of the root region of the address space named like the region."""
