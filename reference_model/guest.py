@@ -86,6 +86,8 @@ class _Dev:
     vfio: bool  # vfio-pci with iommufd (an accel device when the SMMU is accel)
     vdev: bool = False
     cached: bool = False  # a CFGI_STE for the SID has run (accel: the HWPT was built)
+    ste_used: bool = False  # emulated SMMU: a DMA read the STE since the last CFGI_STE
+    ste_stale: bool = False  # ... and the guest rewrote it since, without a CFGI_STE
     ste_at_cfgi: list[int] | None = None  # the vSTE QEMU read then (None: none found)
 
 
@@ -230,6 +232,8 @@ class _Play:
         if not s.cmdqen:
             out["report"] = {"status": "fail"}  # the payload times out waiting for CONS
             return
+        if name in ("CMD_CFGI_STE", "CMD_CFGI_STE_RANGE", "CMD_CFGI_ALL"):
+            self._ste_invalidated(a)
         if name == "CMD_CFGI_STE":
             if a["sid"] in self.st.devices and not self._install(a["sid"], out):
                 err = g.CERROR_ILL
@@ -275,6 +279,13 @@ class _Play:
         out["report"] = {"status": "ok", "err": hx(err), "gerror": hx(1 if err else 0)}
 
     # -------------------------------------------------------------- DMA
+    def _ste_invalidated(self, a: dict[str, Any]) -> None:
+        """CFGI_STE(_RANGE)/CFGI_ALL: the emulated SMMU drops the SIDs' cached STEs."""
+        mask = (1 << (a["range"] + 1)) - 1 if a["op"] != "CMD_CFGI_STE" else 0
+        for sid, dev in self.st.devices.items():
+            if a["sid"] & ~mask <= sid <= (a["sid"] & ~mask) + mask:
+                dev.ste_used = dev.ste_stale = False
+
     def _config_invalidated(self) -> None:
         """A configuration invalidation reached the translating SMMU for the device:
         the next DMA re-reads the CD."""
@@ -320,8 +331,13 @@ class _Play:
             self.fired.append(g.accel_ste_in_use.id)
             words = g.accel_ste_in_use(dev.ste_at_cfgi, dev.cached, in_memory)
         else:
+            if s.smmuen and dev.ste_stale:
+                raise GuestModelError(f"the guest rewrote the STE of SID {hx(dev.sid)} after "
+                                      f"a DMA used it and no CFGI_STE reached the SMMU "
+                                      f"since (architecturally unpredictable)")
             self.fired.append(g.emulated_ste_in_use.id)
             words = g.emulated_ste_in_use(in_memory)
+            dev.ste_used = dev.ste_used or s.smmuen
         self.fired.append(g.dma_target.id)
         return g.dma_target(s.smmuen, s.gbpa_abort, words[0] if words else None)
 
@@ -444,6 +460,9 @@ class _Play:
             sm.stes.clear()
         elif k == "ste":
             sm.stes[a["sid"]] = ste_words(a)
+            dev = self.st.devices.get(a["sid"])
+            if dev is not None and dev.ste_used:
+                dev.ste_stale = True
         elif k == "cr0":
             sm.smmuen, sm.cmdqen, sm.eventqen = a["smmuen"], a["cmdqen"], a["eventqen"]
             if a["eventqen"] and sm.viommu and not sm.veventq:

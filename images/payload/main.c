@@ -60,7 +60,10 @@ static u64 l2_next;       /* bump allocator for level-2 stream tables */
 static u64 cmdq_base, cmdq_log2, cmdq_prod;
 static u64 evtq_base, evtq_log2;
 static u32 cur_step;
-static u64 pt_ttb, pt_next; /* the S1 page table being built, next free table page */
+/* the S1 page tables being built: each TTB and its next free table page */
+#define MAX_TTBS 8
+static u64 pt_ttb[MAX_TTBS], pt_next[MAX_TTBS];
+static u32 pt_count;
 
 /* ------------------------------------------------------------------ MMIO */
 static inline void w8(u64 a, u8 v) { *(volatile u8 *)a = v; }
@@ -502,24 +505,34 @@ static void op_evt_read(u32 i)
 /*
  * op_map: one 4K page in an AArch64 stage-1 table for the CD's TTB0 (4K granule,
  * T0SZ 25: a 39-bit IOVA, walk from level 1).  Tables are taken from the pages that
- * follow the TTB page (zeroed when a new TTB is first used).  a[0] TTB, a[1] IOVA,
+ * follow the TTB page; the TTB page is zeroed at its first use only (up to 8 TTBs), so
+ * a scenario may build several tables and go back to one.  a[0] TTB, a[1] IOVA,
  * a[2] output address, a[3] 1 = map, 0 = make the leaf invalid.
  */
 static void op_map(u32 i, const u64 *a)
 {
-    if (a[0] != pt_ttb) {
-        pt_ttb = a[0];
-        pt_next = a[0] + 0x1000;
-        zero(pt_ttb, 0x1000);
+    u32 t = 0;
+    while (t < pt_count && pt_ttb[t] != a[0]) {
+        t++;
     }
-    u64 table = pt_ttb;
+    if (t == pt_count) {                     /* a TTB's first use: an empty level 1 */
+        if (pt_count == MAX_TTBS) {
+            head(i, OP_MAP, "fail why=too-many-ttbs\n");
+            return;
+        }
+        pt_ttb[t] = a[0];
+        pt_next[t] = a[0] + 0x1000;
+        pt_count++;
+        zero(a[0], 0x1000);
+    }
+    u64 table = a[0];
     for (int level = 1; level < 3; level++) {
         u64 slot = table + 8 * ((a[1] >> (39 - 9 * level)) & 0x1ff);
         u64 d = r64(slot);
         if ((d & 3) != 3) {
-            zero(pt_next, 0x1000);
-            d = pt_next | 3;                 /* table descriptor */
-            pt_next += 0x1000;
+            zero(pt_next[t], 0x1000);
+            d = pt_next[t] | 3;              /* table descriptor */
+            pt_next[t] += 0x1000;
             w64(slot, d);
         }
         table = d & 0xfffffffff000ULL;
