@@ -50,6 +50,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write report.json, buckets/*.toml and the example database here")
     p.add_argument("--shrink-time", type=float, default=120.0, metavar="S",
                    help="seconds of shrinking per new bucket (default: 120; 0: no shrinking)")
+    p.add_argument("--guest", choices=("control", "accel"), default=None,
+                   help="draw guest step lists (the guest-driven tier: DMA, STEs, "
+                        "invalidations) behind the non-accel control command line or the "
+                        "accel one with the passed-through e1000e (nested), instead of "
+                        "command lines")
     p.add_argument("--timeout", type=float, default=20.0,
                    help="seconds per QMP command before QEMU counts as hung (default: 20)")
 
@@ -67,6 +72,8 @@ def run(a: argparse.Namespace) -> int:
         raise UsageError("--shrink-time must not be negative")
     if not a.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    if a.guest == "accel" and a.tier not in ("nested", "kvm"):
+        raise UsageError("--guest accel needs a passed-through device: --tier nested or kvm")
     if a.profile not in PROFILES:
         raise UsageError(f"unknown profile '{a.profile}' (choose from {', '.join(PROFILES)})")
     try:
@@ -79,7 +86,7 @@ def run(a: argparse.Namespace) -> int:
         cases=None if (a.time is not None or a.case is not None) else (a.cases or 100),
         seconds=a.time, profile=a.profile, jobs=a.jobs, out=out,
         shrink_budget=a.shrink_time, shrink=a.shrink_time > 0, only_case=a.case,
-        command_timeout=a.timeout)
+        command_timeout=a.timeout, guest=a.guest)
     host = host_for(a.tier, binary.path)
     why = host.unavailable_reason()
     if why:

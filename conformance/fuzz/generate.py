@@ -48,7 +48,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import StopTest
 from hypothesis.internal.conjecture.data import ConjectureData
 
+from catalogue.guest_steps import parse_steps
 from catalogue.scenario import Event, HostSmmu, Scenario
+from conformance.fuzz import guest
 from reference_model.qom import TypeHierarchy
 
 #: endpoint families: kind -> base QOM types; every concrete PCI type of the build
@@ -83,6 +85,8 @@ class Domain:
     vfio_host: str | None = None
     host_smmu: HostSmmu | None = None
     kvm: bool = False
+    #: ``fuzz --guest``: draw guest step lists behind this command line (guest.ARGV)
+    guest: str | None = None
 
     @classmethod
     def for_build(cls, tier: str, types: TypeHierarchy, machines: Iterable[str] = (),
@@ -123,17 +127,21 @@ class Case:
     observe: tuple[str, ...] = ("address_spaces",)
     requires: tuple[str, ...] = ()
     host: HostSmmu | None = None
+    #: guest steps (raw tables, ``catalogue.guest_steps``) for ``fuzz --guest``
+    guest: tuple[dict[str, Any], ...] = ()
     choices: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
     def scenario(self, name: str, tier: str, rows: Sequence[str] = ("F",),
                  description: str = "") -> Scenario:
+        extra = {"guest": parse_steps(name, list(self.guest))} if self.guest else {}
         return Scenario(name=name, rows=tuple(rows), tiers=(tier,), argv=self.argv,
                         events=self.events, host=self.host, observe=self.observe,
-                        requires=self.requires, description=description, source="fuzz")
+                        requires=self.requires, description=description, source="fuzz",
+                        extra=extra)
 
     def size(self) -> tuple[int, int]:
-        """(command-line words, events): what shrinking makes smaller."""
-        return len(self.argv), len(self.events)
+        """(command-line words, events or guest steps): what shrinking makes smaller."""
+        return len(self.argv), len(self.events) + len(self.guest)
 
     def to_toml(self, name: str, tier: str, rows: Sequence[str], description: str) -> str:
         """A ready ``[[scenario]]`` table (reference_model/scenario.py format)."""
@@ -147,10 +155,15 @@ class Case:
             h = self.host
             lines.append(f"host = {{ idr0 = 0x{h.idr0:08x}, idr1 = 0x{h.idr1:08x}, "
                          f"idr3 = 0x{h.idr3:x}, idr5 = 0x{h.idr5:x} }}")
-        lines.append(f"observe = [{', '.join(_toml_str(o) for o in self.observe)}]")
+        if not self.guest:  # a guest scenario observes its guest run
+            lines.append(f"observe = [{', '.join(_toml_str(o) for o in self.observe)}]")
         lines.append("args = '''")
         lines += ["  " + line for line in _argv_lines(self.argv)]
         lines.append("'''")
+        if self.guest:
+            lines.append("guest = [")
+            lines += [f"  {_toml_inline(step)}," for step in self.guest]
+            lines.append("]")
         for ev in self.events:
             lines.append("[[scenario.events]]")
             if ev.op == "device_add":
@@ -161,6 +174,19 @@ class Case:
             else:
                 lines.append("system_reset = {}")
         return "\n".join(lines) + "\n"
+
+
+def _toml_inline(v: Any) -> str:
+    """A TOML inline value: tables, arrays, booleans, integers (hex above 9), strings."""
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_inline(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_inline(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return hex(v) if v > 9 else str(v)
+    return _toml_str(str(v))
 
 
 def _toml_value(v: Any) -> str:
@@ -466,6 +492,10 @@ def _events(draw: st.DrawFn, dom: Domain, t: _Topo, iommufd: str | None, vfio_us
 @st.composite
 def cases(draw: st.DrawFn, dom: Domain) -> Case:
     """The case strategy for one tier and build."""
+    if dom.guest is not None:  # fuzz --guest: one command line, random guest steps
+        return Case(argv=guest.ARGV[dom.guest], observe=(),
+                    requires=guest.REQUIRES[dom.guest],
+                    guest=tuple(draw(guest.guest_steps())))
     t = _Topo()
     argv, _mopts = draw(_machine(dom))
     iommufd: str | None = None
@@ -516,7 +546,8 @@ def draw_case(dom: Domain, seed: int, index: int) -> Case:
             continue
         data.freeze()
         return Case(argv=case.argv, events=case.events, observe=case.observe,
-                    requires=case.requires, host=case.host, choices=tuple(data.choices))
+                    requires=case.requires, host=case.host, guest=case.guest,
+                    choices=tuple(data.choices))
     raise RuntimeError(f"cannot draw case {index} of seed {seed}")
 
 
@@ -529,4 +560,5 @@ def replay(dom: Domain, choices: Sequence[Any]) -> Case | None:
         return None
     data.freeze()
     return Case(argv=case.argv, events=case.events, observe=case.observe,
-                requires=case.requires, host=case.host, choices=tuple(data.choices))
+                requires=case.requires, host=case.host, guest=case.guest,
+                choices=tuple(data.choices))

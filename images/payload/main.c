@@ -36,7 +36,8 @@ typedef uint64_t u64;
 #define ACPI_BUF    0x40400000UL
 #define L2_POOL     0x40800000UL
 #define MARKER_OFF  0xe00
-#define SPIN_LIMIT  2000000
+#define SPIN_LIMIT  2000000  /* fw_cfg DMA: polls RAM only */
+#define WAIT_MS     200      /* how long a step waits for the SMMU or the device */
 
 enum op {
     OP_PCI_FIND = 1, OP_PCI_CMD = 2, OP_PCI_BAR = 3, OP_MSI = 4,
@@ -95,6 +96,19 @@ static void wait_ticks(u64 n)
 {
     for (u64 t0 = cntvct(); cntvct() - t0 < n;) {
     }
+}
+
+/* Poll a register until (value & mask) == want, for up to WAIT_MS: 1 if it got there.
+ * Bounded by time, not by a count: one MMIO read costs nanoseconds under TCG but tens
+ * of microseconds on the nested tier (a trap through two hypervisors). */
+static int wait_for(u64 reg, u32 mask, u32 want)
+{
+    for (u64 t0 = cntvct(), limit = cntfrq() / 1000 * WAIT_MS; cntvct() - t0 < limit;) {
+        if ((r32(reg) & mask) == want) {
+            return 1;
+        }
+    }
+    return (r32(reg) & mask) == want;
 }
 
 /* ------------------------------------------------------------------ output */
@@ -402,11 +416,8 @@ static void op_queue(u32 i, u32 op, const u64 *a)
 static void op_cr0(u32 i, const u64 *a)
 {
     w32(smmu + CR0, (u32)a[0]);
-    int n = 0;
-    while (r32(smmu + CR0ACK) != (u32)a[0] && n < SPIN_LIMIT) {
-        n++;
-    }
-    head(i, OP_CR0, n < SPIN_LIMIT ? "ok" : "fail why=cr0ack");
+    int acked = wait_for(smmu + CR0ACK, 0xffffffffu, (u32)a[0]);
+    head(i, OP_CR0, acked ? "ok" : "fail why=cr0ack");
     kv("cr0ack", r32(smmu + CR0ACK));
     puts_("\n");
 }
@@ -414,11 +425,8 @@ static void op_cr0(u32 i, const u64 *a)
 static void op_gbpa(u32 i, const u64 *a)
 {
     w32(smmu + GBPA, (u32)a[0] | (1u << 31));
-    int n = 0;
-    while ((r32(smmu + GBPA) & (1u << 31)) && n < SPIN_LIMIT) {
-        n++;
-    }
-    head(i, OP_GBPA, n < SPIN_LIMIT ? "ok" : "fail why=update");
+    int done = wait_for(smmu + GBPA, 1u << 31, 0);
+    head(i, OP_GBPA, done ? "ok" : "fail why=update");
     kv("gbpa", r32(smmu + GBPA));
     puts_("\n");
 }
@@ -456,6 +464,10 @@ static void op_ste(u32 i, const u64 *a)
 
 static void op_cmd(u32 i, const u64 *a)
 {
+    if (!(r32(smmu + CR0ACK) & 0x8)) {       /* CMDQEN off: QEMU consumes nothing */
+        head(i, OP_CMD, "fail why=cmdq-disabled\n");
+        return;
+    }
     u64 mask = (1ULL << cmdq_log2) - 1;
     u64 slot = cmdq_base + 16 * (cmdq_prod & mask);
     w64(slot, a[0]);
@@ -464,16 +476,17 @@ static void op_cmd(u32 i, const u64 *a)
     cmdq_prod = (cmdq_prod + 1) & ((mask << 1) | 1);
     w32(smmu + CMDQ_PROD, (u32)cmdq_prod);
     u32 cons = 0, err = 0;
-    int n = 0;
-    for (; n < SPIN_LIMIT; n++) {
+    int consumed = 0;
+    for (u64 t0 = cntvct(), limit = cntfrq() / 1000 * WAIT_MS; cntvct() - t0 < limit;) {
         cons = r32(smmu + CMDQ_CONS);
         err = (cons >> 24) & 0x7f;
         if (err || (cons & ((mask << 1) | 1)) == cmdq_prod) {
+            consumed = 1;
             break;
         }
     }
     u32 gerror = r32(smmu + GERROR);
-    head(i, OP_CMD, n < SPIN_LIMIT ? "ok" : "fail why=timeout");
+    head(i, OP_CMD, consumed ? "ok" : "fail why=timeout");
     kv("err", err);
     kv("gerror", gerror ^ r32(smmu + GERRORN));
     puts_("\n");
@@ -601,7 +614,9 @@ static void op_dma(u32 i, u32 n, const u64 *a)
     w32(mmio + E1K_TDT, 1);
     u64 landed = 0;
     u32 wb = 0, tdh = 0;
-    for (int spin = 0; spin < SPIN_LIMIT / 64 && !landed; spin++) {
+    int rounds = 0;
+    for (u64 t0 = cntvct(), limit = cntfrq() / 1000 * WAIT_MS;
+         !landed && cntvct() - t0 < limit;) {
         tdh = r32(mmio + E1K_TDH);
         for (u64 k = 0; k < count; k++) {
             u32 st = r32(a[3 + k] + 12);
@@ -611,7 +626,7 @@ static void op_dma(u32 i, u32 n, const u64 *a)
                 break;
             }
         }
-        if (tdh == 1 && spin > 64) {
+        if (tdh == 1 && ++rounds > 64) {
             break;                                      /* consumed; nothing landed */
         }
     }
