@@ -181,8 +181,9 @@ class _Play:
         self.fired: list[str] = []
 
     # -------------------------------------------------------------- §5c
-    def _ste(self, sid: int) -> list[int] | None:
-        """The STE ``smmu_find_ste`` fetches, or None (no table, out of range, no L2)."""
+    def _ste(self, sid: int, fire: bool = True) -> list[int] | None:
+        """The STE ``smmu_find_ste`` fetches, or None (no table, out of range, no L2);
+        ``fire``: record the fetch rule (an install decides with it, a DMA does not)."""
         s = self.s
         if s.strtab is None:
             return None
@@ -192,7 +193,8 @@ class _Play:
         if sid in s.stes:
             return s.stes[sid]
         if fmt == 1:
-            self.fired.append(g.STE_FETCH.id)
+            if fire:
+                self.fired.append(g.STE_FETCH.id)
             return None  # the payload fills a level-1 descriptor only for written SIDs
         return [0] * 8
 
@@ -326,7 +328,7 @@ class _Play:
 
     def _target(self, dev: _Dev) -> g.Target:
         s = self.s
-        in_memory = self._ste(dev.sid) if s.strtab is not None else None
+        in_memory = self._ste(dev.sid, fire=False) if s.strtab is not None else None
         if s.accel and s.viommu and dev.vfio:
             self.fired.append(g.accel_ste_in_use.id)
             words = g.accel_ste_in_use(dev.ste_at_cfgi, dev.cached, in_memory)
