@@ -72,15 +72,22 @@ def _gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
-def kill_strays(marker: str, wait: float = 2.0) -> list[int]:
-    """SIGKILL every process still naming ``marker`` (a reaped QEMU's folder) and wait
-    up to ``wait`` seconds until they are gone (not our children: polled); their pids."""
-    killed = []
-    for pid, _ in processes_naming(marker):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
+def kill_strays(marker: str, wait: float = 10.0) -> list[int]:
+    """SIGKILL every process naming ``marker`` (a reaped QEMU's folder) and wait up to
+    ``wait`` seconds until they are gone (not our children: polled); their pids.
+
+    The scan is repeated until none is left: a ``-daemonize`` QEMU forks, and a child
+    born after a scan (or between the scan and the kill) names the marker too."""
+    killed: list[int] = []
     deadline = time.monotonic() + wait
-    while killed and not all(_gone(p) for p in killed) and time.monotonic() < deadline:
+    while True:
+        for pid, _ in processes_naming(marker):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                if pid not in killed:
+                    killed.append(pid)
+        if all(_gone(p) for p in killed) and not processes_naming(marker):
+            return killed
+        if time.monotonic() > deadline:
+            return killed
         time.sleep(0.002)
-    return killed
