@@ -235,25 +235,25 @@ class _Play:
             out["report"] = {"status": "fail"}  # the payload times out waiting for CONS
             return
         if name in ("CMD_CFGI_STE", "CMD_CFGI_STE_RANGE", "CMD_CFGI_ALL"):
-            self._ste_invalidated(a)
+            sids = self._cfgi_sids(a)
+            for sid in sids:  # the emulated SMMU drops the SIDs' cached STEs
+                self.st.devices[sid].ste_used = self.st.devices[sid].ste_stale = False
         if name == "CMD_CFGI_STE":
-            if a["sid"] in self.st.devices and not self._install(a["sid"], out):
+            if sids and not self._install(a["sid"], out):
                 err = g.CERROR_ILL
-            elif a["sid"] in self.st.devices:
+            elif sids:
                 self._config_invalidated()
         elif name in ("CMD_CFGI_STE_RANGE", "CMD_CFGI_ALL"):
-            mask = (1 << (a["range"] + 1)) - 1
-            lo = a["sid"] & ~mask
             self.fired.append(g.CFGI_RANGE.id)
             ok = True
-            for sid in sorted(self.st.devices):
-                if lo <= sid <= lo + mask and not self._install(sid, out):
+            for sid in sids:
+                if not self._install(sid, out):
                     self.errors.append(f"Device {hx(sid)}: Failed to install STE")
                     ok = False
             if not ok:
                 self.errors.append("Failed to install all STEs properly")
                 err = g.CERROR_ILL
-            elif any(lo <= sid <= lo + mask for sid in self.st.devices):
+            elif sids:
                 self._config_invalidated()
         elif name in ("CMD_TLBI_S12_VMALL", "CMD_TLBI_S2_IPA"):
             err = g.CERROR_ILL  # every SMMU the guest tier builds is stage 1 only
@@ -272,21 +272,20 @@ class _Play:
                 out["invalidations"].append(FORWARD_ENTRY)
                 if name in ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL"):
                     self._config_invalidated()
+            self.fired.append("7a.forward")
         if name in ("CMD_CFGI_CD", "CMD_CFGI_CD_ALL") and not s.accel \
                 and a["sid"] in self.st.devices:
             self._config_invalidated()  # the emulated SMMU drops its config cache
-            self.fired.append("7a.forward")
         if err:
             s.gerror ^= 1
         out["report"] = {"status": "ok", "err": hx(err), "gerror": hx(1 if err else 0)}
 
     # -------------------------------------------------------------- DMA
-    def _ste_invalidated(self, a: dict[str, Any]) -> None:
-        """CFGI_STE(_RANGE)/CFGI_ALL: the emulated SMMU drops the SIDs' cached STEs."""
-        mask = (1 << (a["range"] + 1)) - 1 if a["op"] != "CMD_CFGI_STE" else 0
-        for sid, dev in self.st.devices.items():
-            if a["sid"] & ~mask <= sid <= (a["sid"] & ~mask) + mask:
-                dev.ste_used = dev.ste_stale = False
+    def _cfgi_sids(self, a: dict[str, Any]) -> list[int]:
+        """The devices' SIDs a CFGI_STE, CFGI_STE_RANGE or CFGI_ALL covers."""
+        mask = 0 if a["op"] == "CMD_CFGI_STE" else (1 << (a["range"] + 1)) - 1
+        lo = a["sid"] & ~mask
+        return [sid for sid in sorted(self.st.devices) if lo <= sid <= lo + mask]
 
     def _config_invalidated(self) -> None:
         """A configuration invalidation reached the translating SMMU for the device:

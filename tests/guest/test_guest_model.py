@@ -208,3 +208,11 @@ def test_a_rewritten_cd_needs_a_cfgi_that_reaches_the_smmu() -> None:
                                                                    "0x44000000"]
         with pytest.raises(GuestModelError, match="rewrote the CD"):
             run(argv, [*S1, DMA, *new_cd, DMA])
+
+
+def test_every_forwardable_command_fires_the_forwarding_rule() -> None:
+    """7a.forward is evidence for every command the table decides, forwarded or not."""
+    for argv in (ACCEL, CTL):
+        p = run(argv, [*SETUP, {"cr0": ["smmuen", "cmdqen"]},
+                       {"cmd": {"op": "TLBI_NH_VA", "asid": 1, "addr": 0x1000}}])
+        assert "7a.forward" in p["rules"]
