@@ -86,7 +86,8 @@ def kill_strays(marker: str, wait: float = 10.0) -> list[int]:
                 os.kill(pid, signal.SIGKILL)
                 if pid not in killed:
                     killed.append(pid)
-        if all(_gone(p) for p in killed) and not processes_naming(marker):
+        # nothing named it: nothing can fork one later (one scan, the common case)
+        if not killed or (all(_gone(p) for p in killed) and not processes_naming(marker)):
             return killed
         if time.monotonic() > deadline:
             return killed
