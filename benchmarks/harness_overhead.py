@@ -20,32 +20,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import sys
 import time
 from typing import Any
 
 from catalogue.scenario import Scenario, load_catalogue, select
+from conformance.fuzz.campaign import bare_cycle
 from conformance.runner import Runner, RunOptions, compose_argv
-from conformance.session import QmpSession
 from conformance.tiers.local import LocalHost
 from conformance.tools.qemu_binary import choose
-
-
-async def bare_cycle(host: LocalHost, argv: list[str]) -> float:
-    t0 = time.perf_counter()
-    proc = await host.start(argv)
-    session = QmpSession(proc)
-    try:
-        status = await session.open()
-        if status is None:
-            await session.quit()
-    finally:
-        with contextlib.suppress(Exception):
-            await session.close()
-        await proc.terminate()
-    return time.perf_counter() - t0
 
 
 async def measure(binary: str, scenarios: list[Scenario], repeat: int = 1

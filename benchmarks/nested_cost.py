@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from catalogue.scenario import Scenario, load_catalogue, select
+from conformance.fuzz.campaign import bare_cycle as fuzz_bare_cycle
 from conformance.runner import Runner, RunOptions, run_scenarios
-from conformance.session import QmpSession
 from conformance.tiers.nested.host import NestedHost
 from images import ImageError
 from images.build import build, find, image_dir
@@ -78,16 +78,8 @@ def image_costs(variant: str, cold: bool) -> dict[str, Any]:
 
 
 async def bare_cycle(host: NestedHost) -> float:
-    t0 = time.perf_counter()
-    proc = await host.start([*BARE, *host.tier_args()])
-    session = QmpSession(proc, startup_timeout=120)
-    try:
-        if await session.open() is None:
-            await session.quit()
-    finally:
-        await session.close()
-        await proc.terminate()
-    return time.perf_counter() - t0
+    """One bare L2 start->QMP->quit in L1 (the fuzzer's baseline cycle, L2's timeout)."""
+    return await fuzz_bare_cycle(host, [*BARE, *host.tier_args()], startup_timeout=120)
 
 
 def nested_scenarios(names: list[str] | None) -> list[Scenario]:

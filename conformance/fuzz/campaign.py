@@ -41,7 +41,7 @@ from conformance.fuzz.shrink import shrink
 from conformance.fuzz.triage import Bucket, Normaliser, Signature, signature
 from conformance.result import Verdict
 from conformance.runner import Runner, RunOptions, compose_argv, run_scenarios
-from conformance.session import QmpSession
+from conformance.session import STARTUP_TIMEOUT, QmpSession
 from conformance.tiers.host import QemuHost
 from conformance.tiers.local import LocalHost
 from reference_model import predict
@@ -107,11 +107,13 @@ class CampaignReport:
                     self.buckets.values(), key=lambda b: (not b.is_new, -b.count))]}
 
 
-async def bare_cycle(host: QemuHost, argv: list[str]) -> float:
-    """Start QEMU with the harness's arguments, greet QMP (or see it exit), quit, reap."""
+async def bare_cycle(host: QemuHost, argv: list[str],
+                     startup_timeout: float = STARTUP_TIMEOUT) -> float:
+    """Start QEMU with the harness's arguments, greet QMP (or see it exit), quit, reap:
+    the baseline the fuzzer's and the benchmarks' ratios divide by; its seconds."""
     t0 = time.perf_counter()
     proc = await host.start(argv)
-    session = QmpSession(proc)
+    session = QmpSession(proc, startup_timeout=startup_timeout)
     try:
         if await session.open() is None:
             await session.quit()
