@@ -30,21 +30,7 @@ from typing import Any
 
 from catalogue.guest_steps import GuestStep, ste_words
 from catalogue.scenario import ScenarioError, select
-
-
-def _install(words: list[int] | None, installed: tuple[str, int]) -> tuple[str, int]:
-    """``smmuv3_accel_install_ste`` with the SMMU enabled: the HWPT the vSTE asks for
-    (Config 6/7 fail and keep the previous one; no STE found installs nothing)."""
-    if words is None:
-        return installed
-    valid, config = words[0] & 1, (words[0] >> 1) & 7
-    if not valid or config < 4:
-        return ("abort", 0)
-    if config == 4:
-        return ("bypass", 0)
-    if config == 5:
-        return ("translate", words[0] & 0xFFFFFFFFFFC0)
-    return installed
+from reference_model.rules import ste
 
 
 def as_built(steps: Sequence[GuestStep], sid: int = 0x10) -> list[str]:
@@ -71,13 +57,16 @@ def as_built(steps: Sequence[GuestStep], sid: int = 0x10) -> list[str]:
         elif s.kind == "gbpa":  # F9: attached whatever SMMUEN says
             gbpa_abort = a["abort"]
             installed = ("abort" if gbpa_abort else "bypass", 0)
-        elif s.kind == "cmd" and cmdqen and a["op"] in (
+        elif s.kind == "cmd" and cmdqen and strtab is not None and a["op"] in (
                 "CMD_CFGI_STE", "CMD_CFGI_STE_RANGE", "CMD_CFGI_ALL"):
-            if not smmuen:
-                installed = ("abort" if gbpa_abort else "bypass", 0)
-            elif strtab is not None:
-                words = stes.get(sid, [0] * 8 if strtab == "linear" else None)
-                installed = _install(words, installed)
+            words = stes.get(sid, [0] * 8 if strtab == "linear" else None)
+            kind = ste.install_ste(viommu=True, accel_vfio_dev=True,
+                                   ste_found=words is not None, smmu_enabled=smmuen,
+                                   gbpa_abort=gbpa_abort,
+                                   ste_valid=bool(words and words[0] & 1),
+                                   config=(words[0] >> 1) & 7 if words else 0)
+            if kind:  # "": no STE found, nothing installed; None: Config 6/7 fail
+                installed = (kind, words[0] & 0xFFFFFFFFFFC0 if words else 0)
         elif s.kind == "dma":
             kind, cd = installed
             gpa: int | None = a["iova"] if kind == "bypass" else None
