@@ -560,6 +560,13 @@ static void op_map(u32 i, const u64 *a)
 }
 
 /* ------------------------------------------------------------------ DMA */
+/* BAR0 at mmio, memory decode and bus mastering on: what op_dma and op_irq need */
+static void bar0_on(u64 mmio)
+{
+    w32(dev_cfg + 0x10, (u32)mmio);
+    w16(dev_cfg + 4, r16(dev_cfg + 4) | 0x6);
+}
+
 /*
  * op_dma: the passed-through (or emulated) e1000e DMAs to a chosen IOVA.  Its transmit
  * ring is put at IOVA a[1] with one legacy descriptor (a 60-byte frame at IOVA
@@ -589,8 +596,7 @@ static void op_dma(u32 i, u32 n, const u64 *a)
         head(i, OP_DMA, "fail why=no-candidates\n");
         return;
     }
-    w32(dev_cfg + 0x10, (u32)mmio);
-    w16(dev_cfg + 4, r16(dev_cfg + 4) | 0x6);
+    bar0_on(mmio);
     w32(mmio + E1K_TCTL, 0);
     for (u64 k = 0; k < count; k++) {
         u64 c = a[3 + k];
@@ -670,8 +676,7 @@ static void op_irq(u32 i, u32 n, const u64 *a)
         head(i, OP_IRQ, "fail why=no-candidates\n");
         return;
     }
-    w32(dev_cfg + 0x10, (u32)mmio);
-    w16(dev_cfg + 4, r16(dev_cfg + 4) | 0x6);
+    bar0_on(mmio);
     for (u64 k = 0; k < count; k++) {
         w32(a[2 + k], 0);
     }
