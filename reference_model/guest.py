@@ -325,10 +325,14 @@ class _Play:
             return {"status": "ok", "count": "0x0"}
         return {"status": "ok", "type": hx(ev[0][0]), "sid": hx(ev[0][1])}
 
+    def _accel_dev(self, dev: _Dev) -> bool:
+        """The host SMMU translates ``dev`` through the vIOMMU (an accel vfio device)."""
+        return self.s.accel and self.s.viommu and dev.vfio
+
     def _target(self, dev: _Dev) -> g.Target:
         s = self.s
         in_memory = self._ste(dev.sid, fire=False) if s.strtab is not None else None
-        if s.accel and s.viommu and dev.vfio:
+        if self._accel_dev(dev):
             self.fired.append(g.accel_ste_in_use.id)
             words = g.accel_ste_in_use(dev.ste_at_cfgi, dev.cached, in_memory)
         else:
@@ -391,25 +395,19 @@ class _Play:
             out["report"] = {"status": "fail"}
             return
         dev = self.st.devices[min(self.st.devices)]
-        msi = self.s.msi
-        gpa: int | None = None
-        if msi is not None and msi[2] and msi[1]:
-            accel_dev = self.s.accel and self.s.viommu and dev.vfio
-            if g.msi_is_memory_write(bool(accel_dev)):
-                self.fired.append(g.msi_is_memory_write.id)
-                gpa = self._translate(dev, msi[0], "MSI")
-            else:
-                self.fired.append(g.msi_is_memory_write.id)
-        elif msi is None or not msi[2]:
+        if self.s.msi is None or not self.s.msi[2]:
             out["report"] = {"status": "ok", "landed": "0x0"}  # INTx: nothing written
             return
-        else:
+        doorbell, data, _enabled = self.s.msi
+        if not data:
             out["report"] = {"status": "ok"}  # data 0: a write of 0 is not seen
             return
-        at: list[int] = list(a["at"])
-        hit = gpa is not None and gpa in at
-        out["report"] = {"status": "ok", "landed": hx(gpa if hit and gpa else 0),
-                         "val": hx(msi[1] if hit else 0)}
+        self.fired.append(g.msi_is_memory_write.id)
+        gpa = (self._translate(dev, doorbell, "MSI")
+               if g.msi_is_memory_write(self._accel_dev(dev)) else None)
+        hit = gpa is not None and gpa in a["at"]
+        out["report"] = {"status": "ok", "landed": hx(gpa) if hit and gpa else "0x0",
+                         "val": hx(data if hit else 0)}
 
     # -------------------------------------------------------------- §6
     def _msi(self, a: dict[str, Any], out: dict[str, Any]) -> None:
